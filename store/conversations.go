@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Conversation statuses.
+const (
+	StatusActive   = "active"
+	StatusArchived = "archived"
+)
+
+// Conversation is a thread between a lead and an assistant, on a channel or not.
+type Conversation struct {
+	ID            string       `json:"id"`
+	Lead          LeadRef      `json:"lead"`
+	LeadID        string       `json:"lead_id"`
+	ChannelID     *string      `json:"channel_id"`
+	AssistantID   string       `json:"assistant_id"`
+	LastMessage   *LastMessage `json:"last_message"`
+	UnreadCount   int          `json:"unread_count"`
+	IsAIActive    bool         `json:"is_ai_active"`
+	Status        string       `json:"status"`
+	Meta          Meta         `json:"meta"`
+	Survey        int          `json:"-"`
+	SurveyComment string       `json:"-"`
+	CreatedAt     Time         `json:"created_at"`
+	UpdatedAt     Time         `json:"updated_at"`
+}
+
+// LeadRef is the lead summary embedded in a conversation.
+type LeadRef struct {
+	ID    string  `json:"id"`
+	Name  *string `json:"name"`
+	Phone *string `json:"phone"`
+}
+
+// LastMessage summarises a conversation's newest message.
+type LastMessage struct {
+	Content   string `json:"content"`
+	Role      string `json:"role"`
+	Timestamp Time   `json:"timestamp"`
+}
+
+const conversationColumns = `c.id, c.lead_id, c.channel_id, c.assistant_id, c.status, c.is_ai_active, c.unread_count, c.meta,
+c.survey, c.survey_comment, c.last_message_content, c.last_message_role, c.last_message_at, c.created_at, c.updated_at,
+l.name, l.phone`
+
+const conversationFrom = ` FROM conversations c LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id`
+
+func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
+	var c Conversation
+	var channel, lmContent, lmRole, name, phone sql.NullString
+	var lmAt sql.NullInt64
+	var meta string
+	err := row.Scan(&c.ID, &c.LeadID, &channel, &c.AssistantID, &c.Status, &c.IsAIActive, &c.UnreadCount, &meta,
+		&c.Survey, &c.SurveyComment, &lmContent, &lmRole, &lmAt, &c.CreatedAt, &c.UpdatedAt, &name, &phone)
+	if err != nil {
+		return Conversation{}, err
+	}
+	c.ChannelID = strPtr(channel)
+	c.Meta = decodeMeta(meta)
+	c.Lead = LeadRef{ID: c.LeadID, Name: strPtr(name), Phone: strPtr(phone)}
+	if lmAt.Valid {
+		c.LastMessage = &LastMessage{Content: lmContent.String, Role: lmRole.String, Timestamp: Time(lmAt.Int64)}
+	}
+	return c, nil
+}
+
+// ErrUnknownChannel reports a message or filter naming a channel the tenant lacks.
+var ErrUnknownChannel = fmt.Errorf("channel %w", ErrNotFound)
+
+// Conversation returns one conversation.
+func (t *Tenant) Conversation(ctx context.Context, id string) (Conversation, error) {
+	c, err := scanConversation(t.s.queryRow(ctx, `SELECT `+conversationColumns+conversationFrom+
+		` WHERE c.tenant_id = ? AND c.id = ?`, t.id, id))
+	return c, mapErr("get conversation "+id, err)
+}
+
+func getConversation(ctx context.Context, w *wtx, id string) (Conversation, error) {
+	c, err := scanConversation(w.QueryRowContext(ctx, `SELECT `+conversationColumns+conversationFrom+
+		` WHERE c.tenant_id = ? AND c.id = ?`, w.tenant, id))
+	return c, mapErr("get conversation "+id, err)
+}
+
+// ConversationFilter narrows ListConversations; empty fields match all.
+type ConversationFilter struct {
+	LeadID, Status, ChannelID, AssistantID string
+	IsAIActive                             *bool
+}
+
+// ListConversations lists conversations, newest activity first.
+func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p Page) ([]Conversation, int, error) {
+	where := ` WHERE c.tenant_id = ?`
+	args := []any{t.id}
+	for _, eq := range []struct{ col, v string }{
+		{"c.lead_id", f.LeadID}, {"c.status", f.Status}, {"c.channel_id", f.ChannelID}, {"c.assistant_id", f.AssistantID},
+	} {
+		if eq.v != "" {
+			where += ` AND ` + eq.col + ` = ?`
+			args = append(args, eq.v)
+		}
+	}
+	if f.IsAIActive != nil {
+		where += ` AND c.is_ai_active = ?`
+		args = append(args, *f.IsAIActive)
+	}
+	var total int
+	if err := t.s.queryRow(ctx, `SELECT count(*) FROM conversations c`+where, args...).Scan(&total); err != nil {
+		return nil, 0, mapErr("count conversations", err)
+	}
+	rows, err := t.s.query(ctx, `SELECT `+conversationColumns+conversationFrom+where+
+		` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?`, append(args, p.Limit, p.Offset)...)
+	if err != nil {
+		return nil, 0, mapErr("list conversations", err)
+	}
+	defer rows.Close()
+	out := []Conversation{}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, 0, mapErr("scan conversation", err)
+		}
+		out = append(out, c)
+	}
+	return out, total, mapErr("list conversations", rows.Err())
+}
+
+// ConversationPatch is the body of PUT /backend/conversations/{id}.
+type ConversationPatch struct {
+	Status     *string
+	IsAIActive *bool
+	Meta       Meta
+}
+
+// UpdateConversation applies a patch and emits status_change and/or
+// conversation_update when something visible changed.
+func (t *Tenant) UpdateConversation(ctx context.Context, id string, p ConversationPatch) (Conversation, error) {
+	var c Conversation
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		cur, err := getConversation(ctx, w, id)
+		if err != nil {
+			return err
+		}
+		next := cur
+		if p.Status != nil {
+			next.Status = *p.Status
+		}
+		if p.IsAIActive != nil {
+			next.IsAIActive = *p.IsAIActive
+		}
+		next.Meta = cur.Meta.merge(p.Meta)
+		if _, err := w.ExecContext(ctx, `UPDATE conversations SET status = ?, is_ai_active = ?, meta = ?, updated_at = ?
+WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(), w.now, t.id, id); err != nil {
+			return mapErr("update conversation "+id, err) // reopening beside a newer active thread is ErrConflict
+		}
+		if next.Status != cur.Status {
+			if err := w.emitStatusChange(next); err != nil {
+				return err
+			}
+		}
+		if next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || p.Meta != nil {
+			if err := w.emitConversationUpdate(next); err != nil {
+				return err
+			}
+		}
+		c, err = getConversation(ctx, w, id)
+		return err
+	})
+	return c, err
+}
+
+// MarkRead zeroes the unread count and marks the lead's messages read.
+func (t *Tenant) MarkRead(ctx context.Context, id string) (Conversation, error) {
+	var c Conversation
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		if _, err := getConversation(ctx, w, id); err != nil {
+			return err
+		}
+		if _, err := w.ExecContext(ctx, `UPDATE messages SET status = 'read' WHERE tenant_id = ? AND conversation_id = ?
+AND role = 'user' AND status IN ('pending', 'sent', 'delivered')`, t.id, id); err != nil {
+			return mapErr("mark messages read", err)
+		}
+		if _, err := w.ExecContext(ctx, `UPDATE conversations SET unread_count = 0 WHERE tenant_id = ? AND id = ?`, t.id, id); err != nil {
+			return mapErr("mark conversation read", err)
+		}
+		var err error
+		if c, err = getConversation(ctx, w, id); err != nil {
+			return err
+		}
+		return w.emitConversationUpdate(c)
+	})
+	return c, err
+}
+
+// ConversationUpdateData is the data of a conversation_update event.
+type ConversationUpdateData struct {
+	ConversationID string `json:"conversation_id"`
+	LeadID         string `json:"lead_id"`
+	IsAIActive     bool   `json:"is_ai_active"`
+	UnreadCount    int    `json:"unread_count"`
+	Status         string `json:"status"`
+}
+
+func (w *wtx) emitConversationUpdate(c Conversation) error {
+	return w.emit(EventConversationUpdate, c.ID, c.LeadID, deref(c.ChannelID), ConversationUpdateData{
+		ConversationID: c.ID, LeadID: c.LeadID, IsAIActive: c.IsAIActive, UnreadCount: c.UnreadCount, Status: c.Status})
+}
+
+func (w *wtx) emitStatusChange(c Conversation) error {
+	return w.emit(EventStatusChange, c.ID, c.LeadID, deref(c.ChannelID), struct {
+		ConversationID string `json:"conversation_id"`
+		LeadID         string `json:"lead_id"`
+		Status         string `json:"status"`
+	}{c.ID, c.LeadID, c.Status})
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event types stored in the replayable log (API.md §2). typing, heartbeat and
+// stream_reset are live-only and never reach this table.
+const (
+	EventNewMessage         = "new_message"
+	EventConversationUpdate = "conversation_update"
+	EventStatusChange       = "status_change"
+	EventMessageStatus      = "message_status"
+	EventTyping             = "typing"
+)
+
+// Event is one entry of a tenant's event log. Seq is 0 for live-only events.
+// Payload is the complete `{"type":…,"data":…}` JSON line sent to clients.
+type Event struct {
+	TenantID       string
+	Seq            int64
+	Type           string
+	ConversationID string
+	LeadID         string
+	ChannelID      string
+	Payload        []byte
+	CreatedAt      int64 // unix ms
+}
+
+// NewEvent builds an event whose payload is {"type":typ,"data":data}.
+func NewEvent(tenant, typ, conversationID, leadID, channelID string, data any) (Event, error) {
+	payload, err := json.Marshal(struct {
+		Type string `json:"type"`
+		Data any    `json:"data"`
+	}{typ, data})
+	if err != nil {
+		return Event{}, fmt.Errorf("store: encode %s event: %w", typ, err)
+	}
+	return Event{TenantID: tenant, Type: typ, ConversationID: conversationID, LeadID: leadID,
+		ChannelID: channelID, Payload: payload}, nil
+}
+
+// emit queues an event for this transaction; it is numbered and stored at commit.
+func (w *wtx) emit(typ, conversationID, leadID, channelID string, data any) error {
+	ev, err := NewEvent(w.tenant, typ, conversationID, leadID, channelID, data)
+	if err != nil {
+		return err
+	}
+	ev.CreatedAt = w.now
+	w.events = append(w.events, ev)
+	return nil
+}
+
+const (
+	bumpSeqSQL     = `UPDATE tenants SET last_event_seq = last_event_seq + ? WHERE id = ? RETURNING last_event_seq`
+	insertEventSQL = `INSERT INTO events (tenant_id, seq, type, conversation_id, lead_id, channel_id, payload, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// flushEvents numbers the queued events from the tenant's counter and stores
+// them: the last statements of the transaction, so ids follow commit order.
+func (w *wtx) flushEvents(ctx context.Context) error {
+	if len(w.events) == 0 {
+		return nil
+	}
+	var last int64
+	if err := w.QueryRowContext(ctx, bumpSeqSQL, len(w.events), w.tenant).Scan(&last); err != nil {
+		return mapErr("bump event seq", err)
+	}
+	first := last - int64(len(w.events)) + 1
+	stmt, err := w.PrepareContext(ctx, insertEventSQL)
+	if err != nil {
+		return fmt.Errorf("store: prepare event insert: %w", err)
+	}
+	defer stmt.Close()
+	for i := range w.events {
+		ev := &w.events[i]
+		ev.Seq = first + int64(i)
+		if _, err := stmt.ExecContext(ctx, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID,
+			ev.ChannelID, string(ev.Payload), ev.CreatedAt); err != nil {
+			return fmt.Errorf("store: insert event: %w", err)
+		}
+	}
+	return nil
+}
+
+// EventFilter selects events for a subscriber; empty fields match everything.
+type EventFilter struct {
+	ConversationID string
+	LeadID         string
+	ChannelID      string
+	Types          map[string]bool
+}
+
+// Match reports whether ev passes the filter.
+func (f EventFilter) Match(ev *Event) bool {
+	if f.ConversationID != "" && ev.ConversationID != f.ConversationID {
+		return false
+	}
+	if f.LeadID != "" && ev.LeadID != f.LeadID {
+		return false
+	}
+	if f.ChannelID != "" && ev.ChannelID != f.ChannelID {
+		return false
+	}
+	if len(f.Types) > 0 && !f.Types[ev.Type] {
+		return false
+	}
+	return true
+}
+
+const eventsAfterSQL = `SELECT seq, type, conversation_id, lead_id, channel_id, payload, created_at
+FROM events WHERE tenant_id = ? AND seq > ? AND seq <= ?
+AND (? = '' OR conversation_id = ?) AND (? = '' OR lead_id = ?) AND (? = '' OR channel_id = ?)
+ORDER BY seq LIMIT ?`
+
+// EventsAfter returns up to limit stored events with after < seq <= upTo that
+// match f, in order. Types are filtered in Go (few types, no index needed).
+func (t *Tenant) EventsAfter(ctx context.Context, after, upTo int64, f EventFilter, limit int) ([]Event, error) {
+	rows, err := t.s.query(ctx, eventsAfterSQL, t.id, after, upTo,
+		f.ConversationID, f.ConversationID, f.LeadID, f.LeadID, f.ChannelID, f.ChannelID, limit)
+	if err != nil {
+		return nil, mapErr("list events", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		ev := Event{TenantID: t.id}
+		var payload string
+		if err := rows.Scan(&ev.Seq, &ev.Type, &ev.ConversationID, &ev.LeadID, &ev.ChannelID, &payload, &ev.CreatedAt); err != nil {
+			return nil, mapErr("scan event", err)
+		}
+		ev.Payload = []byte(payload)
+		out = append(out, ev)
+	}
+	return out, mapErr("list events", rows.Err())
+}
+
+// EventBounds reports the tenant's log: the oldest id still held (0 if none),
+// the highest id removed by retention, and the last id issued.
+type EventBounds struct {
+	Oldest, PrunedThrough, Last int64
+}
+
+// EventBounds reads the tenant's log bounds.
+func (t *Tenant) EventBounds(ctx context.Context) (EventBounds, error) {
+	var b EventBounds
+	err := t.s.queryRow(ctx, `SELECT last_event_seq, events_pruned_through,
+COALESCE((SELECT min(seq) FROM events WHERE tenant_id = tenants.id), 0) FROM tenants WHERE id = ?`, t.id).
+		Scan(&b.Last, &b.PrunedThrough, &b.Oldest)
+	return b, mapErr("event bounds", err)
+}
+
+// PruneEvents deletes events older than cutoff for every tenant and records,
+// per tenant, the highest id removed so that late readers get stream_reset.
+func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
+	ms := cutoff.UnixMilli()
+	var n int64
+	err := s.writeRaw(ctx, func(w *wtx) error {
+		if _, err := w.ExecContext(ctx, `UPDATE tenants SET events_pruned_through = max(events_pruned_through,
+  (SELECT max(seq) FROM events WHERE tenant_id = tenants.id AND created_at < ?))
+WHERE EXISTS (SELECT 1 FROM events WHERE tenant_id = tenants.id AND created_at < ?)`, ms, ms); err != nil {
+			return fmt.Errorf("store: mark pruned events: %w", err)
+		}
+		res, err := w.ExecContext(ctx, `DELETE FROM events WHERE created_at < ?`, ms)
+		if err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// writeRaw runs a write transaction that belongs to no tenant (maintenance).
+func (s *Store) writeRaw(ctx context.Context, fn func(*wtx) error) error {
+	return s.write(ctx, "", fn)
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Lead is a person the tenant's agents talk to.
+type Lead struct {
+	ID        string  `json:"id"`
+	Name      *string `json:"name"`
+	Phone     *string `json:"phone"`
+	Email     *string `json:"email"`
+	Company   *string `json:"company"`
+	Meta      Meta    `json:"meta"`
+	CreatedAt Time    `json:"created_at"`
+	UpdatedAt Time    `json:"updated_at"`
+}
+
+// LeadInput creates or partially updates a lead: nil fields are left alone,
+// "" clears an optional field, Meta is merged (a null value removes a key).
+type LeadInput struct {
+	ID      *string
+	Name    *string
+	Phone   *string
+	Email   *string
+	Company *string
+	Meta    Meta
+}
+
+// Page asks for a slice of an offset list.
+type Page struct {
+	Limit, Offset int
+}
+
+const leadColumns = `id, name, phone, email, company, meta, created_at, updated_at`
+
+func scanLead(row interface{ Scan(...any) error }) (Lead, error) {
+	var l Lead
+	var name, phone, email, company sql.NullString
+	var meta string
+	if err := row.Scan(&l.ID, &name, &phone, &email, &company, &meta, &l.CreatedAt, &l.UpdatedAt); err != nil {
+		return Lead{}, err
+	}
+	l.Name, l.Phone, l.Email, l.Company = strPtr(name), strPtr(phone), strPtr(email), strPtr(company)
+	l.Meta = decodeMeta(meta)
+	return l, nil
+}
+
+// CreateLead stores a new lead; a taken id or phone is ErrConflict.
+func (t *Tenant) CreateLead(ctx context.Context, in LeadInput) (Lead, error) {
+	var l Lead
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		var err error
+		l, err = insertLead(ctx, w, in)
+		return err
+	})
+	return l, err
+}
+
+func insertLead(ctx context.Context, w *wtx, in LeadInput) (Lead, error) {
+	id := NewID()
+	if in.ID != nil && *in.ID != "" {
+		id = *in.ID
+	}
+	row := w.QueryRowContext(ctx, `INSERT INTO leads (tenant_id, id, name, phone, email, company, meta, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+leadColumns,
+		w.tenant, id, nullStr(in.Name), nullStr(in.Phone), nullStr(in.Email), nullStr(in.Company),
+		Meta{}.merge(in.Meta).encode(), w.now, w.now)
+	l, err := scanLead(row)
+	return l, mapErr("insert lead", err)
+}
+
+// Lead returns one lead.
+func (t *Tenant) Lead(ctx context.Context, id string) (Lead, error) {
+	l, err := scanLead(t.s.queryRow(ctx, `SELECT `+leadColumns+` FROM leads WHERE tenant_id = ? AND id = ?`, t.id, id))
+	return l, mapErr("get lead "+id, err)
+}
+
+// UpdateLead applies a partial update.
+func (t *Tenant) UpdateLead(ctx context.Context, id string, in LeadInput) (Lead, error) {
+	var l Lead
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		cur, err := scanLead(w.QueryRowContext(ctx, `SELECT `+leadColumns+` FROM leads WHERE tenant_id = ? AND id = ?`, t.id, id))
+		if err != nil {
+			return mapErr("get lead "+id, err)
+		}
+		pick := func(in, cur *string) any {
+			if in != nil {
+				return nullStr(in)
+			}
+			return nullStr(cur)
+		}
+		l, err = scanLead(w.QueryRowContext(ctx, `UPDATE leads SET name = ?, phone = ?, email = ?, company = ?, meta = ?, updated_at = ?
+WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
+			pick(in.Name, cur.Name), pick(in.Phone, cur.Phone), pick(in.Email, cur.Email), pick(in.Company, cur.Company),
+			cur.Meta.merge(in.Meta).encode(), w.now, t.id, id))
+		return mapErr("update lead "+id, err)
+	})
+	return l, err
+}
+
+// DeleteLead removes a lead with its conversations and messages.
+func (t *Tenant) DeleteLead(ctx context.Context, id string) error {
+	return t.s.write(ctx, t.id, func(w *wtx) error {
+		res, err := w.ExecContext(ctx, `DELETE FROM leads WHERE tenant_id = ? AND id = ?`, t.id, id)
+		if err != nil {
+			return mapErr("delete lead "+id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: delete lead %s: %w", id, ErrNotFound)
+		}
+		for _, q := range []string{
+			`DELETE FROM messages WHERE tenant_id = ? AND lead_id = ?`,
+			`DELETE FROM conversations WHERE tenant_id = ? AND lead_id = ?`,
+		} {
+			if _, err := w.ExecContext(ctx, q, t.id, id); err != nil {
+				return mapErr("delete lead data", err)
+			}
+		}
+		return nil
+	})
+}
+
+// likePattern escapes s for a LIKE '%s%' match with ESCAPE '\'.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// ListLeads returns leads newest first, optionally matching search in name,
+// email or phone, and the total that match.
+func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, int, error) {
+	where := `tenant_id = ?`
+	args := []any{t.id}
+	if search != "" {
+		where += ` AND (name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\' OR phone LIKE ? ESCAPE '\')`
+		pat := likePattern(search)
+		args = append(args, pat, pat, pat)
+	}
+	var total int
+	if err := t.s.queryRow(ctx, `SELECT count(*) FROM leads WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, mapErr("count leads", err)
+	}
+	rows, err := t.s.query(ctx, `SELECT `+leadColumns+` FROM leads WHERE `+where+
+		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, p.Limit, p.Offset)...)
+	if err != nil {
+		return nil, 0, mapErr("list leads", err)
+	}
+	defer rows.Close()
+	out := []Lead{}
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, 0, mapErr("scan lead", err)
+		}
+		out = append(out, l)
+	}
+	return out, total, mapErr("list leads", rows.Err())
+}

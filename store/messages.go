@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Message roles and statuses (API.md §3.4).
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleHuman     = "human"
+	RoleSystem    = "system"
+
+	MsgPending   = "pending"
+	MsgSent      = "sent"
+	MsgDelivered = "delivered"
+	MsgRead      = "read"
+	MsgFailed    = "failed"
+)
+
+// statusRank orders message statuses; a status only moves forward, except to failed.
+var statusRank = map[string]int{MsgPending: 0, MsgSent: 1, MsgDelivered: 2, MsgRead: 3}
+
+// Message is one stored message.
+type Message struct {
+	ID             string  `json:"id"`
+	ConversationID string  `json:"conversation_id"`
+	LeadID         string  `json:"lead_id"`
+	ChannelID      *string `json:"channel_id"`
+	Role           string  `json:"role"`
+	Content        string  `json:"content"`
+	MessageType    string  `json:"message_type"`
+	URL            *string `json:"url"`
+	ExtractedText  *string `json:"extracted_text"`
+	Status         string  `json:"status"`
+	Feedback       *string `json:"feedback"`
+	ExternalID     *string `json:"-"`
+	Timestamp      Time    `json:"timestamp"`
+}
+
+// MessageInput is a message to store. The conversation is ConversationID when
+// set, else the lead's active conversation on ChannelID (or with the default
+// assistant), created when missing.
+type MessageInput struct {
+	LeadID         string
+	ChannelID      string
+	ConversationID string
+	CreateLead     bool // store an unknown LeadID as a new lead instead of failing
+	Role           string
+	Content        string
+	MessageType    string
+	URL            string
+	ExtractedText  string
+	Status         string
+	ExternalID     string
+}
+
+// Stored reports what AddMessage did.
+type Stored struct {
+	Message      Message
+	Conversation Conversation
+	LeadCreated  bool
+}
+
+const messageColumns = `id, conversation_id, lead_id, channel_id, role, content, message_type, url, extracted_text,
+status, feedback, external_id, created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var channel, url, extracted, feedback, external sql.NullString
+	err := row.Scan(&m.ID, &m.ConversationID, &m.LeadID, &channel, &m.Role, &m.Content, &m.MessageType, &url, &extracted,
+		&m.Status, &feedback, &external, &m.Timestamp)
+	m.ChannelID, m.URL, m.ExtractedText, m.Feedback, m.ExternalID = strPtr(channel), strPtr(url), strPtr(extracted), strPtr(feedback), strPtr(external)
+	return m, err
+}
+
+// AddMessage stores a message with its events in one transaction: the lead
+// (when CreateLead), the conversation (when new), the message, the
+// conversation's new state, new_message and conversation_update.
+func (t *Tenant) AddMessage(ctx context.Context, in MessageInput) (Stored, error) {
+	var st Stored
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		var err error
+		st, err = addMessage(ctx, w, in)
+		return err
+	})
+	return st, err
+}
+
+func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
+	var st Stored
+	leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
+	if err != nil {
+		return st, err
+	}
+	st.LeadCreated = leadCreated
+	conv, err := resolveConversation(ctx, w, in)
+	if err != nil {
+		return st, err
+	}
+	if in.MessageType == "" {
+		in.MessageType = "text"
+	}
+	st.Message, err = scanMessage(w.QueryRowContext(ctx, `INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
+role, content, message_type, url, extracted_text, status, external_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+messageColumns,
+		NewID(), w.tenant, conv.ID, conv.LeadID, nullStr(conv.ChannelID), in.Role, in.Content, in.MessageType,
+		nullStr(&in.URL), nullStr(&in.ExtractedText), in.Status, nullStr(&in.ExternalID), w.now))
+	if err != nil {
+		return st, mapErr("insert message", err)
+	}
+	before := conv
+	if in.Role == RoleUser {
+		conv.UnreadCount++
+	}
+	if in.Role == RoleHuman && conv.IsAIActive {
+		var pause bool
+		if err := w.QueryRowContext(ctx, `SELECT pause_on_human FROM assistants WHERE tenant_id = ? AND id = ?`,
+			w.tenant, conv.AssistantID).Scan(&pause); err != nil && err != sql.ErrNoRows {
+			return st, mapErr("read assistant", err)
+		}
+		conv.IsAIActive = !pause
+	}
+	preview := in.Content
+	if preview == "" && in.MessageType != "text" {
+		preview = "[" + in.MessageType + "]"
+	}
+	conv.LastMessage = &LastMessage{Content: preview, Role: in.Role, Timestamp: Time(w.now)}
+	conv.UpdatedAt = Time(w.now)
+	if _, err := w.ExecContext(ctx, `UPDATE conversations SET unread_count = ?, is_ai_active = ?, last_message_content = ?,
+last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		conv.UnreadCount, conv.IsAIActive, preview, in.Role, w.now, w.now, w.tenant, conv.ID); err != nil {
+		return st, mapErr("touch conversation", err)
+	}
+	st.Conversation = conv
+	if err := w.emit(EventNewMessage, conv.ID, conv.LeadID, deref(conv.ChannelID), NewMessageData{
+		ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID, Message: eventMessage(st.Message)}); err != nil {
+		return st, err
+	}
+	if conv.UnreadCount != before.UnreadCount || conv.IsAIActive != before.IsAIActive {
+		return st, w.emitConversationUpdate(conv)
+	}
+	return st, nil
+}
+
+// ensureLead checks that the lead exists, creating it when allowed.
+func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (bool, error) {
+	var n int
+	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM leads WHERE tenant_id = ? AND id = ?`, w.tenant, leadID).Scan(&n); err != nil {
+		return false, mapErr("check lead", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if !create {
+		return false, fmt.Errorf("store: lead %s: %w", leadID, ErrNotFound)
+	}
+	_, err := insertLead(ctx, w, LeadInput{ID: &leadID})
+	return true, err
+}
+
+// resolveConversation finds the conversation a message belongs to, creating
+// the lead's active thread on first contact (API.md §3.2).
+func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversation, error) {
+	if in.ConversationID != "" {
+		c, err := getConversation(ctx, w, in.ConversationID)
+		if err == nil && c.LeadID != in.LeadID && in.LeadID != "" {
+			return c, fmt.Errorf("store: conversation %s belongs to another lead: %w", c.ID, ErrConflict)
+		}
+		return c, err
+	}
+	var assistantID, threadKey string
+	var channelID *string
+	if in.ChannelID != "" {
+		var asst sql.NullString
+		err := w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, in.ChannelID).Scan(&asst)
+		if err == sql.ErrNoRows {
+			return Conversation{}, ErrUnknownChannel
+		} else if err != nil {
+			return Conversation{}, mapErr("read channel", err)
+		}
+		assistantID, threadKey, channelID = asst.String, "c:"+in.ChannelID, &in.ChannelID
+	}
+	var id string
+	err := w.QueryRowContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND lead_id = ? AND status = 'active'
+AND thread_key = COALESCE(?, 'a:' || (SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1))`,
+		w.tenant, in.LeadID, nullStr(&threadKey), w.tenant).Scan(&id)
+	if err == nil {
+		return getConversation(ctx, w, id)
+	}
+	if err != sql.ErrNoRows {
+		return Conversation{}, mapErr("find conversation", err)
+	}
+	if assistantID == "" {
+		if err := w.QueryRowContext(ctx, `SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&assistantID); err != nil {
+			return Conversation{}, mapErr("find default assistant", err)
+		}
+	}
+	if threadKey == "" {
+		threadKey = "a:" + assistantID
+	}
+	return insertConversation(ctx, w, in.LeadID, channelID, assistantID, threadKey, nil)
+}
+
+func insertConversation(ctx context.Context, w *wtx, leadID string, channelID *string, assistantID, threadKey string, meta Meta) (Conversation, error) {
+	id := NewID()
+	if threadKey == "" {
+		threadKey = "e:" + id
+	}
+	if _, err := w.ExecContext(ctx, `INSERT INTO conversations (id, tenant_id, lead_id, channel_id, assistant_id, thread_key, meta,
+created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, w.tenant, leadID, nullStr(channelID), assistantID, threadKey, meta.encode(), w.now, w.now); err != nil {
+		return Conversation{}, mapErr("insert conversation", err)
+	}
+	return getConversation(ctx, w, id)
+}
+
+// NewMessageData is the data of a new_message event.
+type NewMessageData struct {
+	ConversationID string       `json:"conversation_id"`
+	LeadID         string       `json:"lead_id"`
+	ChannelID      *string      `json:"channel_id"`
+	Message        EventMessage `json:"message"`
+}
+
+// EventMessage is the message as new_message events show it.
+type EventMessage struct {
+	ID          string  `json:"id"`
+	Content     string  `json:"content"`
+	Role        string  `json:"role"`
+	MessageType string  `json:"message_type"`
+	URL         *string `json:"url"`
+	Status      string  `json:"status"`
+	Timestamp   Time    `json:"timestamp"`
+}
+
+func eventMessage(m Message) EventMessage {
+	return EventMessage{ID: m.ID, Content: m.Content, Role: m.Role, MessageType: m.MessageType, URL: m.URL,
+		Status: m.Status, Timestamp: m.Timestamp}
+}
+
+// Message returns one message.
+func (t *Tenant) Message(ctx context.Context, id string) (Message, error) {
+	m, err := scanMessage(t.s.queryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND id = ?`, t.id, id))
+	return m, mapErr("get message "+id, err)
+}
+
+// SetMessageStatus moves a message's status forward (failed from anywhere) and
+// emits message_status; a backward move changes nothing and is not an error.
+func (t *Tenant) SetMessageStatus(ctx context.Context, id, status string) (Message, error) {
+	var m Message
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		var err error
+		m, err = scanMessage(w.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND id = ?`, t.id, id))
+		if err != nil {
+			return mapErr("get message "+id, err)
+		}
+		cur, known := statusRank[m.Status]
+		next, ok := statusRank[status]
+		forward := status == MsgFailed && m.Status != MsgFailed || known && ok && next > cur
+		if !forward {
+			return nil
+		}
+		if _, err := w.ExecContext(ctx, `UPDATE messages SET status = ? WHERE tenant_id = ? AND id = ?`, status, t.id, id); err != nil {
+			return mapErr("set message status", err)
+		}
+		m.Status = status
+		return w.emit(EventMessageStatus, m.ConversationID, m.LeadID, deref(m.ChannelID), struct {
+			ConversationID string `json:"conversation_id"`
+			LeadID         string `json:"lead_id"`
+			MessageID      string `json:"message_id"`
+			Status         string `json:"status"`
+		}{m.ConversationID, m.LeadID, m.ID, status})
+	})
+	return m, err
+}

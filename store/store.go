@@ -1,0 +1,209 @@
+// Package store keeps Parley's state in one SQLite file: tenants, keys,
+// assistants, channels, leads, conversations, messages and the event log.
+//
+// One writer connection and a bounded pool of read-only connections share a
+// WAL file (DESIGN.md §3: a single writer gives zero SQLITE_BUSY, WAL with
+// synchronous=NORMAL commits an order of magnitude faster than FULL). Every
+// entity method hangs off a Tenant handle, so a query cannot be written
+// without its tenant id.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned when a row does not exist for the tenant asking.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule.
+var ErrConflict = errors.New("already exists")
+
+// DefaultReaders is the size of the read pool: enough for 2 cores and a few
+// SSE replays at once, small enough that SQLite's page cache stays warm.
+const DefaultReaders = 4
+
+// Store is the SQLite-backed state of one Parley server.
+type Store struct {
+	w *sql.DB // exactly one connection: all writes are serialised here
+	r *sql.DB // query_only connections for reads
+
+	// wmu serialises write transactions together with the hand-off of their
+	// events, so that subscribers see events in commit order.
+	wmu  sync.Mutex
+	sink func([]Event)
+
+	now func() time.Time
+}
+
+// Options tunes Open. The zero value is fine.
+type Options struct {
+	Readers int              // size of the read pool (DefaultReaders when 0)
+	Now     func() time.Time // clock, for tests
+}
+
+// Open opens (creating if needed) the database at path, applies the schema or
+// migrates an older database to it, and returns a ready Store.
+func Open(ctx context.Context, path, schema string, opts Options) (*Store, error) {
+	if opts.Readers <= 0 {
+		opts.Readers = DefaultReaders
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("store: open writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w, schema); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open readers: %w", err)
+	}
+	r.SetMaxOpenConns(opts.Readers)
+	r.SetMaxIdleConns(opts.Readers)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
+	return &Store{w: w, r: r, now: opts.Now, sink: func([]Event) {}}, nil
+}
+
+// dsn builds the connection string. busy_timeout comes first so that it is in
+// force while the other pragmas (WAL switch included) run.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-16000)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks that the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// OnEvents sets the function that receives every stored event right after its
+// transaction commits, in commit order. It must not block; call it before the
+// store is shared.
+func (s *Store) OnEvents(fn func([]Event)) { s.sink = fn }
+
+// Tenant returns the handle through which every tenant-scoped method is called.
+func (s *Store) Tenant(id string) *Tenant { return &Tenant{s: s, id: id} }
+
+// Tenant is a store scoped to one tenant: every query it runs filters on it.
+type Tenant struct {
+	s  *Store
+	id string
+}
+
+// ID returns the tenant id the handle is scoped to.
+func (t *Tenant) ID() string { return t.id }
+
+// wtx is a write transaction of one tenant; events emitted through it are
+// numbered and stored when it commits.
+type wtx struct {
+	*sql.Tx
+	tenant string
+	now    int64
+	events []Event
+}
+
+// write runs fn in one write transaction for tenant and hands the events it
+// emitted to the sink after commit.
+func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	w := &wtx{Tx: tx, tenant: tenant, now: s.now().UnixMilli()}
+	if err := fn(w); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := w.flushEvents(ctx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	if len(w.events) > 0 {
+		s.sink(w.events)
+	}
+	return nil
+}
+
+// read runs a query on the reader pool.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.r.QueryContext(ctx, q, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.r.QueryRowContext(ctx, q, args...)
+}
+
+// mapErr turns driver errors into the store's sentinels.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("store: %s: %w", op, ErrConflict)
+		}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// nullStr maps "" to NULL for optional text columns.
+func nullStr(p *string) any {
+	if p == nil || *p == "" {
+		return nil
+	}
+	return *p
+}
+
+func strPtr(ns sql.NullString) *string {
+	if !ns.Valid {
+		return nil
+	}
+	v := ns.String
+	return &v
+}

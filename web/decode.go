@@ -1,0 +1,177 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley-dev/parley/store"
+)
+
+// jsonLike says whether a request Content-Type may carry a JSON body. Besides
+// JSON itself it admits text/plain and curl's default form type, so that a
+// `curl -d '{…}'` without -H works; bodies are parsed as JSON regardless.
+func jsonLike(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "text/plain" ||
+		mt == "application/x-www-form-urlencoded"
+}
+
+// readBody reads the request body (already capped by the body limit) and
+// refuses content types that cannot be JSON (415). An empty body reads as nil.
+func readBody(c echo.Context) ([]byte, error) {
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !jsonLike(ct) {
+		return nil, problem(http.StatusUnsupportedMediaType, CodeUnsupported, "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, problem(http.StatusBadRequest, CodeValidation, "could not read the request body")
+	}
+	return body, nil
+}
+
+// bindJSON decodes the request body into v. Unknown fields are ignored; every
+// field of the wrong JSON type is listed.
+func bindJSON(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v, false)
+}
+
+// decodeJSON decodes a JSON object into v. With optional, an empty body is {}.
+func decodeJSON(body []byte, v any, optional bool) error {
+	if optional && len(trimSpace(body)) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return problem(http.StatusBadRequest, CodeValidation, "request body must be a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err == nil {
+		return nil
+	}
+	// Decode field by field so that every wrongly typed field is named.
+	var fields []FieldError
+	for k, raw := range obj {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal(one, v); errors.As(err, &te) {
+			name := te.Field
+			if name == "" {
+				name = k
+			}
+			fields = append(fields, FieldError{Field: name, Message: "must be " + jsonTypeName(te.Type)})
+		} else if err != nil {
+			fields = append(fields, FieldError{Field: k, Message: "is invalid"})
+		}
+	}
+	if len(fields) == 0 {
+		return problem(http.StatusBadRequest, CodeValidation, "request body is not valid JSON")
+	}
+	sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return invalid(fields...)
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "of another type"
+}
+
+// Pagination defaults of API.md §1.
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+// pageParams reads limit and offset.
+func pageParams(c echo.Context) (store.Page, error) {
+	p := store.Page{Limit: defaultLimit}
+	var fields []FieldError
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			fields = append(fields, FieldError{"limit", "must be an integer"})
+		case n < 1 || n > maxLimit:
+			fields = append(fields, FieldError{"limit", "must be between 1 and 100"})
+		default:
+			p.Limit = n
+		}
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fields = append(fields, FieldError{"offset", "must be a non-negative integer"})
+		} else {
+			p.Offset = n
+		}
+	}
+	if len(fields) > 0 {
+		return p, invalid(fields...)
+	}
+	return p, nil
+}
+
+// Pagination is the "pagination" member of offset lists.
+type Pagination struct {
+	Total   int  `json:"total"`
+	Limit   int  `json:"limit"`
+	Offset  int  `json:"offset"`
+	HasMore bool `json:"has_more"`
+}
+
+type envelope struct {
+	Success    bool        `json:"success"`
+	Data       any         `json:"data"`
+	Pagination *Pagination `json:"pagination,omitempty"`
+}
+
+func ok(c echo.Context, status int, data any) error {
+	return c.JSON(status, envelope{Success: true, Data: data})
+}
+
+func okList(c echo.Context, data any, total int, p store.Page) error {
+	return c.JSON(http.StatusOK, envelope{Success: true, Data: data, Pagination: &Pagination{
+		Total: total, Limit: p.Limit, Offset: p.Offset, HasMore: p.Offset+p.Limit < total}})
+}

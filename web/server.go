@@ -1,0 +1,155 @@
+// Package web is Parley's HTTP face: echo routes for both API dialects, the
+// auth and rate-limit middleware, and the one error handler that turns every
+// failure into problem JSON. Handlers decode, validate and call one method of
+// the store or the turn pipeline; they hold no business logic.
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/parley-dev/parley/store"
+)
+
+// Config is what the web layer needs from the server's configuration.
+type Config struct {
+	MaxBodyBytes       int64 // request bodies above this are 413
+	RateLimitPerMinute int   // per API key; 0 turns the limiter off
+	Logger             *slog.Logger
+	Now                func() time.Time // clock, for tests
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	cfg    Config
+	store  *store.Store
+	log    *slog.Logger
+	keys   *keyCache
+	limits *limiter
+}
+
+// New builds the echo instance with every route.
+func New(cfg Config, st *store.Store) *echo.Echo {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{
+		cfg: cfg, store: st, log: cfg.Logger,
+		keys:   &keyCache{st: st, now: cfg.Now, m: map[string]cachedKey{}},
+		limits: &limiter{perMinute: cfg.RateLimitPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(middleware.RequestID(), s.requestLog, s.recoverPanic, s.bodyLimit)
+	s.routes(e)
+	return e
+}
+
+// routes lists every route of API.md in one place.
+func (s *Server) routes(e *echo.Echo) {
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("", s.authenticate(false))
+	api.GET("/backend/settings", s.getSettings)
+
+	api.GET("/backend/leads", s.listLeads)
+	api.POST("/backend/leads", s.createLead)
+	api.GET("/backend/leads/:id", s.getLead)
+	api.PUT("/backend/leads/:id", s.updateLead)
+	api.DELETE("/backend/leads/:id", s.deleteLead)
+
+	api.GET("/backend/assistants", s.listAssistants)
+	api.POST("/backend/assistants", s.createAssistant)
+	api.GET("/backend/assistants/:id", s.getAssistant)
+	api.PUT("/backend/assistants/:id", s.updateAssistant)
+	api.DELETE("/backend/assistants/:id", s.deleteAssistant)
+
+	api.GET("/backend/channels", s.listChannels)
+	api.POST("/backend/channels", s.createChannel)
+	api.GET("/backend/channels/:id", s.getChannel)
+	api.PUT("/backend/channels/:id", s.updateChannel)
+	api.DELETE("/backend/channels/:id", s.deleteChannel)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.store.Ping(c.Request().Context()); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return problem(http.StatusServiceUnavailable, CodeUnavailable, "store unavailable")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// requestLog logs one line per request: never the query string (it may hold
+// ?token=) nor any header.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // render now so that the logged status is the one sent
+		}
+		s.log.Info("request", "method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path,
+			"status", c.Response().Status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"request_id", requestID(c))
+		return nil
+	}
+}
+
+// recoverPanic turns a panic into a 500; the stack goes to the error log only.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic in handler", "request_id", requestID(c), "route", c.Path(), "panic", fmt.Sprint(r),
+					"stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// bodyLimit caps request bodies at MaxBodyBytes (API.md §1: 413 above it).
+func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body exceeds %d bytes", s.cfg.MaxBodyBytes)
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+		return next(c)
+	}
+}
+
+func (s *Server) getSettings(c echo.Context) error {
+	info, err := tenantOf(c).Info(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return ok(c, http.StatusOK, map[string]any{
+		"tenant_id": info.ID, "name": info.Name, "postback_secret": info.PostbackSecret,
+		"rate_limit_per_minute": s.cfg.RateLimitPerMinute,
+	})
+}
