@@ -33,6 +33,27 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 	if err := fs.Parse(args); err != nil {
 		return usageError("%s %s: %v", group, sub, err)
 	}
+	// Check the command line before touching the database: a typo must not
+	// create or migrate a database file.
+	switch cmd := group + " " + sub; cmd {
+	case "tenants create":
+		if strings.TrimSpace(*name) == "" {
+			return usageError("tenants create: --name is required")
+		}
+	case "keys create", "keys list":
+		if *tenant == "" {
+			return usageError("%s: --tenant is required", cmd)
+		}
+	case "keys revoke":
+		if fs.NArg() != 1 {
+			return usageError("keys revoke: give exactly one KEY_ID")
+		}
+	default:
+		return usageError("unknown command %q (see parley help)", cmd)
+	}
+	if fs.NArg() > 0 && group+" "+sub != "keys revoke" {
+		return usageError("%s %s: unexpected argument %q", group, sub, fs.Arg(0))
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -41,18 +62,12 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 	out := json.NewEncoder(stdout)
 	switch group + " " + sub {
 	case "tenants create":
-		if strings.TrimSpace(*name) == "" {
-			return usageError("tenants create: --name is required")
-		}
 		t, key, err := st.CreateTenant(ctx, strings.TrimSpace(*name), "")
 		if err != nil {
 			return err
 		}
 		return out.Encode(map[string]string{"id": t.ID, "name": t.Name, "api_key": key})
 	case "keys create":
-		if *tenant == "" {
-			return usageError("keys create: --tenant is required")
-		}
 		k, key, err := st.Tenant(*tenant).CreateKey(ctx, *name, "")
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("keys create: tenant %s not found", *tenant)
@@ -61,11 +76,10 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 		}
 		return out.Encode(map[string]string{"id": k.ID, "key": key, "tenant_id": k.TenantID})
 	case "keys list":
-		if *tenant == "" {
-			return usageError("keys list: --tenant is required")
-		}
 		if _, err := st.Tenant(*tenant).Info(ctx); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("keys list: tenant %s not found", *tenant)
+		} else if err != nil {
+			return err
 		}
 		keys, err := st.Tenant(*tenant).ListKeys(ctx)
 		if err != nil {
@@ -76,10 +90,7 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 			list[i] = viewKey(k)
 		}
 		return out.Encode(list)
-	case "keys revoke":
-		if fs.NArg() != 1 {
-			return usageError("keys revoke: give exactly one KEY_ID")
-		}
+	default: // keys revoke
 		k, err := st.RevokeKey(ctx, fs.Arg(0))
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("keys revoke: key %s not found", fs.Arg(0))
@@ -88,7 +99,6 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 		}
 		return out.Encode(viewKey(k))
 	}
-	return usageError("unknown command %q (see parley help)", group+" "+sub)
 }
 
 type keyView struct {

@@ -21,6 +21,30 @@ type Config struct {
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long SIGTERM waits for in-flight requests"`
+
+	EventRetention time.Duration `envconfig:"EVENT_RETENTION" default:"24h" desc:"how long stream events are kept for replay (Last-Event-ID)"`
+	SSEHeartbeat   time.Duration `envconfig:"SSE_HEARTBEAT" default:"30s" desc:"interval of heartbeat events on open streams"`
+	MaxStreams     int           `envconfig:"MAX_STREAMS" default:"10000" desc:"open SSE streams allowed at once; more is 503"`
+
+	AIProvider            string        `envconfig:"AI_PROVIDER" default:"builtin" desc:"builtin (deterministic, offline) or openai (any OpenAI-compatible API)"`
+	OpenAIBaseURL         string        `envconfig:"OPENAI_BASE_URL" default:"https://api.openai.com/v1" desc:"OpenAI-compatible base URL (Ollama: http://localhost:11434/v1)"`
+	OpenAIAPIKey          string        `envconfig:"OPENAI_API_KEY" desc:"API key for the openai provider (never logged)"`
+	OpenAIModel           string        `envconfig:"OPENAI_MODEL" default:"gpt-4o-mini" desc:"chat model when the assistant names none"`
+	OpenAITranscribeModel string        `envconfig:"OPENAI_TRANSCRIBE_MODEL" default:"whisper-1" desc:"audio transcription model"`
+	OpenAITimeout         time.Duration `envconfig:"OPENAI_TIMEOUT" default:"60s" desc:"timeout of one call to the AI provider"`
+	BuiltinRules          string        `envconfig:"BUILTIN_RULES" desc:"JSON rules file for the builtin provider: [{\"match\":\"<regexp>\",\"reply\":\"<text>\"}]"`
+	BuiltinReply          string        `envconfig:"BUILTIN_REPLY" default:"You said: {{text}}" desc:"builtin reply when no rule matches; {{text}} is the user's text"`
+	BuiltinDelay          time.Duration `envconfig:"BUILTIN_DELAY" default:"0s" desc:"builtin wait before answering"`
+	BuiltinTokenDelay     time.Duration `envconfig:"BUILTIN_TOKEN_DELAY" default:"0s" desc:"builtin wait between streamed words"`
+
+	MaxMediaBytes        int64         `envconfig:"MAX_MEDIA_BYTES" default:"16777216" desc:"largest media file fetched for AI processing"`
+	MediaTimeout         time.Duration `envconfig:"MEDIA_TIMEOUT" default:"30s" desc:"timeout of one media fetch"`
+	MaxPDFPages          int           `envconfig:"MAX_PDF_PAGES" default:"50" desc:"PDF pages read into extracted_text"`
+	MaxPDFChars          int           `envconfig:"MAX_PDF_CHARS" default:"20000" desc:"characters of PDF text kept (the rest is marked truncated)"`
+	AllowPrivateNetworks bool          `envconfig:"ALLOW_PRIVATE_NETWORKS" default:"false" desc:"let media, postback and webhook URLs reach loopback/private addresses (local tests only)"`
+
+	DeliveryTimeout       time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"30s" desc:"timeout of one postback or webhook attempt"`
+	DeliveryRetrySchedule string        `envconfig:"DELIVERY_RETRY_SCHEDULE" default:"1m,5m,30m" desc:"waits between delivery retries; N entries = N retries"`
 }
 
 // loadConfig reads the environment and checks what envconfig cannot.
@@ -39,6 +63,12 @@ func loadConfig() (Config, error) {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
+	}
+	if c.AIProvider != "builtin" && c.AIProvider != "openai" {
+		return c, fmt.Errorf("config: PARLEY_AI_PROVIDER must be builtin or openai")
+	}
+	if c.MaxMediaBytes <= 0 || c.MaxStreams <= 0 || c.EventRetention <= 0 || c.SSEHeartbeat <= 0 {
+		return c, fmt.Errorf("config: PARLEY_MAX_MEDIA_BYTES, PARLEY_MAX_STREAMS, PARLEY_EVENT_RETENTION and PARLEY_SSE_HEARTBEAT must be positive")
 	}
 	return c, nil
 }

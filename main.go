@@ -86,13 +86,20 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	if err := bootstrap(ctx, st, cfg.BootstrapAPIKey, stderr); err != nil {
 		return err
 	}
-	e := web.New(web.Config{MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute, Logger: log}, st)
+	p, err := start(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	e := web.New(web.Config{MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute, Logger: log,
+		AllowPrivateNetworks: cfg.AllowPrivateNetworks, Broker: p.broker, Pipeline: p.pipeline}, st)
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { p.broker.Shutdown(context.Background()) })
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

@@ -72,7 +72,8 @@ CREATE INDEX IF NOT EXISTS leads_by_created ON leads(tenant_id, created_at, id);
 CREATE INDEX IF NOT EXISTS leads_email ON leads(tenant_id, email) WHERE email IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS conversations (
-  id                   TEXT PRIMARY KEY,
+  pk                   INTEGER PRIMARY KEY, -- a stable rowid (VACUUM keeps it): the search index's key
+  id                   TEXT NOT NULL UNIQUE,
   tenant_id            TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   lead_id              TEXT NOT NULL,
   channel_id           TEXT,
@@ -102,7 +103,8 @@ CREATE INDEX IF NOT EXISTS conversations_by_status ON conversations(tenant_id, s
 CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations(tenant_id, created_at, id);
 
 CREATE TABLE IF NOT EXISTS messages (
-  id               TEXT PRIMARY KEY, -- UUIDv7: time ordered
+  pk               INTEGER PRIMARY KEY, -- a stable rowid (VACUUM keeps it): the search index's key
+  id               TEXT NOT NULL UNIQUE, -- UUIDv7: time ordered
   tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   conversation_id  TEXT NOT NULL,
   lead_id          TEXT NOT NULL,
@@ -136,3 +138,93 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (tenant_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_age ON events(created_at);
+
+-- idempotency remembers /ai/process requests by the gateway's external_id or
+-- an Idempotency-Key header for 24 h: the message they stored and, once the
+-- turn finished, the response to send again. (version 2)
+CREATE TABLE IF NOT EXISTS idempotency (
+  tenant_id   TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  message_id  TEXT NOT NULL,
+  status_code INTEGER,
+  response    TEXT,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency(created_at);
+
+-- batches are the pending debounce windows, one per conversation (version 3).
+-- version grows with every message, so a draft composed for an older version
+-- is dropped (a newer message arrived while the AI was composing).
+CREATE TABLE IF NOT EXISTS batches (
+  tenant_id       TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  lead_id         TEXT NOT NULL,
+  channel_id      TEXT NOT NULL DEFAULT '',
+  message_ids     TEXT NOT NULL DEFAULT '[]',
+  version         INTEGER NOT NULL DEFAULT 1,
+  postback_url    TEXT NOT NULL,
+  first_at        INTEGER NOT NULL,
+  deadline        INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, conversation_id)
+) WITHOUT ROWID;
+
+-- webhooks are the tenant's subscriptions to events (version 3).
+CREATE TABLE IF NOT EXISTS webhooks (
+  id         TEXT PRIMARY KEY,
+  tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  url        TEXT NOT NULL,
+  events     TEXT NOT NULL DEFAULT '[]',
+  active     INTEGER NOT NULL DEFAULT 1,
+  secret     TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_tenant ON webhooks(tenant_id, created_at, id);
+
+-- deliveries is the outbox: every postback and webhook POST, written in the
+-- transaction of the fact it reports (version 3). destination is
+-- scheme://host:port; order is kept per destination.
+CREATE TABLE IF NOT EXISTS deliveries (
+  id               TEXT PRIMARY KEY,
+  tenant_id        TEXT NOT NULL,
+  kind             TEXT NOT NULL,
+  webhook_id       TEXT,
+  url              TEXT NOT NULL,
+  destination      TEXT NOT NULL,
+  event            TEXT NOT NULL,
+  payload          TEXT NOT NULL,
+  status           TEXT NOT NULL DEFAULT 'pending',
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_status_code INTEGER,
+  last_error       TEXT,
+  next_attempt_at  INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  delivered_at     INTEGER
+);
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(destination, created_at, id) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_by_tenant ON deliveries(tenant_id, created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(tenant_id, status, created_at, id);
+
+-- Full-text search for GET /conversation (version 4). Trigram tokens give
+-- substring matches (like LIKE '%x%') from an index. conversation_search
+-- holds what identifies a conversation (its id, its lead's id, name, phone
+-- and email) and its meta values, kept current by the store in the write
+-- transactions that change them; messages_search follows messages by trigger.
+CREATE VIRTUAL TABLE IF NOT EXISTS conversation_search USING fts5(
+  ident, meta, content = '', contentless_delete = 1, tokenize = 'trigram remove_diacritics 1');
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(
+  body, content = '', contentless_delete = 1, tokenize = 'trigram remove_diacritics 1');
+CREATE TRIGGER IF NOT EXISTS messages_search_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO messages_search (rowid, body) VALUES (new.rowid, new.content || ' ' || coalesce(new.extracted_text, ''));
+END;
+CREATE TRIGGER IF NOT EXISTS messages_search_update AFTER UPDATE OF content, extracted_text ON messages BEGIN
+  INSERT OR REPLACE INTO messages_search (rowid, body) VALUES (new.rowid, new.content || ' ' || coalesce(new.extracted_text, ''));
+END;
+CREATE TRIGGER IF NOT EXISTS messages_search_delete AFTER DELETE ON messages BEGIN
+  DELETE FROM messages_search WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS conversation_search_delete AFTER DELETE ON conversations BEGIN
+  DELETE FROM conversation_search WHERE rowid = old.rowid;
+END;

@@ -161,13 +161,21 @@ WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(
 				return err
 			}
 		}
-		if next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || p.Meta != nil {
+		changed := next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || p.Meta != nil
+		if changed {
 			if err := w.emitConversationUpdate(next); err != nil {
 				return err
 			}
 		}
-		c, err = getConversation(ctx, w, id)
-		return err
+		if p.Meta != nil {
+			if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, t.id, id); err != nil {
+				return err
+			}
+		}
+		if c, err = getConversation(ctx, w, id); err != nil || !changed {
+			return err
+		}
+		return w.hook(ctx, HookConversationUpdated, c)
 	})
 	return c, err
 }

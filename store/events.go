@@ -179,3 +179,18 @@ WHERE EXISTS (SELECT 1 FROM events WHERE tenant_id = tenants.id AND created_at <
 func (s *Store) writeRaw(ctx context.Context, fn func(*wtx) error) error {
 	return s.write(ctx, "", fn)
 }
+
+// TypingData is the data of a typing event.
+type TypingData struct {
+	ConversationID string `json:"conversation_id"`
+	LeadID         string `json:"lead_id"`
+	IsTyping       bool   `json:"is_typing"`
+	Role           string `json:"role"`
+}
+
+// TypingEvent builds the live-only typing event of a conversation.
+func TypingEvent(tenant string, c Conversation, isTyping bool, role string) Event {
+	ev, _ := NewEvent(tenant, EventTyping, c.ID, c.LeadID, deref(c.ChannelID),
+		TypingData{ConversationID: c.ID, LeadID: c.LeadID, IsTyping: isTyping, Role: role})
+	return ev // TypingData always encodes
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 )
 
@@ -70,7 +69,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+leadColumns,
 		w.tenant, id, nullStr(in.Name), nullStr(in.Phone), nullStr(in.Email), nullStr(in.Company),
 		Meta{}.merge(in.Meta).encode(), w.now, w.now)
 	l, err := scanLead(row)
-	return l, mapErr("insert lead", err)
+	if err != nil {
+		return l, mapErr("insert lead", err)
+	}
+	return l, w.hook(ctx, HookLeadCreated, l)
 }
 
 // Lead returns one lead.
@@ -97,7 +99,13 @@ func (t *Tenant) UpdateLead(ctx context.Context, id string, in LeadInput) (Lead,
 WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
 			pick(in.Name, cur.Name), pick(in.Phone, cur.Phone), pick(in.Email, cur.Email), pick(in.Company, cur.Company),
 			cur.Meta.merge(in.Meta).encode(), w.now, t.id, id))
-		return mapErr("update lead "+id, err)
+		if err != nil {
+			return mapErr("update lead "+id, err)
+		}
+		if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.lead_id = ?`, t.id, id); err != nil {
+			return err
+		}
+		return w.hook(ctx, HookLeadUpdated, l)
 	})
 	return l, err
 }
@@ -105,12 +113,12 @@ WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
 // DeleteLead removes a lead with its conversations and messages.
 func (t *Tenant) DeleteLead(ctx context.Context, id string) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
-		res, err := w.ExecContext(ctx, `DELETE FROM leads WHERE tenant_id = ? AND id = ?`, t.id, id)
+		l, err := scanLead(w.QueryRowContext(ctx, `DELETE FROM leads WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns, t.id, id))
 		if err != nil {
 			return mapErr("delete lead "+id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: delete lead %s: %w", id, ErrNotFound)
+		if err := w.hook(ctx, HookLeadDeleted, l); err != nil {
+			return err
 		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE tenant_id = ? AND lead_id = ?`,

@@ -55,6 +55,9 @@ type MessageInput struct {
 	ExtractedText  string
 	Status         string
 	ExternalID     string
+	IdempotencyKey string      // remembered with the message, in its transaction
+	FromAI         bool        // an AI answer: webhook ai.response instead of message.sent
+	Batch          *BatchInput // debounce: add the message to its conversation's batch
 }
 
 // Stored reports what AddMessage did.
@@ -62,6 +65,7 @@ type Stored struct {
 	Message      Message
 	Conversation Conversation
 	LeadCreated  bool
+	Batch        *Batch // the batch the message joined, when MessageInput.Batch was set
 }
 
 const messageColumns = `id, conversation_id, lead_id, channel_id, role, content, message_type, url, extracted_text,
@@ -111,6 +115,18 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+messageColumns,
 	if err != nil {
 		return st, mapErr("insert message", err)
 	}
+	if in.IdempotencyKey != "" {
+		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
+			return st, err
+		}
+	}
+	if in.Batch != nil {
+		b, err := addToBatch(ctx, w, conv, st.Message, in.Batch)
+		if err != nil {
+			return st, err
+		}
+		st.Batch = &b
+	}
 	before := conv
 	if in.Role == RoleUser {
 		conv.UnreadCount++
@@ -139,10 +155,31 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 		ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID, Message: eventMessage(st.Message)}); err != nil {
 		return st, err
 	}
+	if err := w.hook(ctx, messageHook(in), st.Message); err != nil {
+		return st, err
+	}
+	if conv.IsAIActive != before.IsAIActive {
+		if err := w.hook(ctx, HookConversationUpdated, conv); err != nil {
+			return st, err
+		}
+	}
 	if conv.UnreadCount != before.UnreadCount || conv.IsAIActive != before.IsAIActive {
 		return st, w.emitConversationUpdate(conv)
 	}
 	return st, nil
+}
+
+// messageHook names the webhook event of a stored message.
+func messageHook(in MessageInput) string {
+	switch {
+	case in.FromAI:
+		return HookAIResponse
+	case in.Role == RoleUser:
+		return HookMessageReceived
+	case in.Role == RoleSystem:
+		return "" // internal notes are nobody's business outside
+	}
+	return HookMessageSent
 }
 
 // ensureLead checks that the lead exists, creating it when allowed.
@@ -213,6 +250,9 @@ func insertConversation(ctx context.Context, w *wtx, leadID string, channelID *s
 created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, w.tenant, leadID, nullStr(channelID), assistantID, threadKey, meta.encode(), w.now, w.now); err != nil {
 		return Conversation{}, mapErr("insert conversation", err)
+	}
+	if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, w.tenant, id); err != nil {
+		return Conversation{}, err
 	}
 	return getConversation(ctx, w, id)
 }

@@ -6,19 +6,30 @@ import (
 	"fmt"
 )
 
-// steps carry a database from one schema version to the next: steps[0] takes
-// version 1 to 2, and so on. schema.sql runs after them (every statement in it
-// is IF NOT EXISTS), so a step only needs what schema.sql cannot express for
-// an existing database: ALTER TABLE, backfills, dropped or changed indexes. A
-// version whose change schema.sql covers alone has a nil step. Every version
-// leaves a snapshot in testdata/schema_vN.sql for the migration test.
-var steps = []func(ctx context.Context, tx *sql.Tx) error{}
+// step carries a database from one schema version to the next. schema.sql
+// (every statement IF NOT EXISTS) runs between the befores and the afters, so
+// a step holds only what schema.sql cannot say for an existing database:
+// before, ALTER TABLE and changed indexes; after, backfills of what schema.sql
+// just created. A version whose change schema.sql covers alone is step{}.
+// Every version leaves a snapshot in testdata/schema_vN.sql for the tests.
+type step struct {
+	before, after func(ctx context.Context, tx *sql.Tx) error
+}
+
+// steps[0] takes version 1 to 2, and so on.
+var steps = []step{
+	{}, // 2: idempotency table
+	{}, // 3: batches, webhooks, deliveries
+	{after: backfillSearch}, // 4: full-text search of conversations and messages
+}
 
 // SchemaVersion is the version schema.sql describes.
 func SchemaVersion() int { return len(steps) + 1 }
 
-// migrate brings the database to SchemaVersion: a fresh one gets schema.sql,
-// an older one runs each missing step in its own transaction, then schema.sql.
+// migrate brings the database to SchemaVersion in one transaction: a fresh
+// database gets schema.sql; an older one runs the befores of its missing
+// steps, schema.sql, then their afters. One transaction for the lot means a
+// failed or interrupted migration leaves the database exactly as it was.
 func migrate(ctx context.Context, db *sql.DB, schema string) error {
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
@@ -30,23 +41,24 @@ func migrate(ctx context.Context, db *sql.DB, schema string) error {
 	if version == 0 {
 		version = SchemaVersion() // fresh database: schema.sql is the whole story
 	}
-	for v := version; v < SchemaVersion(); v++ {
-		step := steps[v-1]
-		if err := inTx(ctx, db, func(tx *sql.Tx) error {
-			if step != nil {
-				if err := step(ctx, tx); err != nil {
-					return err
+	pending := steps[version-1:]
+	return inTx(ctx, db, func(tx *sql.Tx) error {
+		for i, s := range pending {
+			if s.before != nil {
+				if err := s.before(ctx, tx); err != nil {
+					return fmt.Errorf("store: migrate to version %d: %w", version+i+1, err)
 				}
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
-			return err
-		}); err != nil {
-			return fmt.Errorf("store: migrate to version %d: %w", v+1, err)
 		}
-	}
-	return inTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, schema); err != nil {
 			return fmt.Errorf("store: apply schema: %w", err)
+		}
+		for i, s := range pending {
+			if s.after != nil {
+				if err := s.after(ctx, tx); err != nil {
+					return fmt.Errorf("store: migrate to version %d: %w", version+i+1, err)
+				}
+			}
 		}
 		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion()))
 		return err
@@ -63,4 +75,19 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// backfillSearch indexes the messages and conversations stored before
+// version 4.
+func backfillSearch(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages_search (rowid, body)
+SELECT rowid, content || ' ' || coalesce(extracted_text, '') FROM messages`); err != nil {
+		return fmt.Errorf("index messages: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO conversation_search (rowid, ident, meta)
+SELECT c.rowid, `+searchIdent+`, `+searchMeta+` FROM conversations c
+LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id`); err != nil {
+		return fmt.Errorf("index conversations: %w", err)
+	}
+	return nil
 }

@@ -38,8 +38,9 @@ type Store struct {
 
 	// wmu serialises write transactions together with the hand-off of their
 	// events, so that subscribers see events in commit order.
-	wmu  sync.Mutex
-	sink func([]Event)
+	wmu        sync.Mutex
+	sink       func([]Event)
+	outboxHook func()
 
 	now func() time.Time
 }
@@ -80,7 +81,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &Store{w: w, r: r, now: opts.Now, sink: func([]Event) {}}, nil
+	return &Store{w: w, r: r, now: opts.Now, sink: func([]Event) {}, outboxHook: func() {}}, nil
 }
 
 // dsn builds the connection string. busy_timeout comes first so that it is in
@@ -136,6 +137,8 @@ type wtx struct {
 	tenant string
 	now    int64
 	events []Event
+	outbox bool      // deliveries were queued: wake the worker after commit
+	hooks  []Webhook // the tenant's active webhooks, read once per transaction
 }
 
 // write runs fn in one write transaction for tenant and hands the events it
@@ -161,6 +164,9 @@ func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) e
 	}
 	if len(w.events) > 0 {
 		s.sink(w.events)
+	}
+	if w.outbox {
+		s.outboxHook()
 	}
 	return nil
 }

@@ -36,32 +36,32 @@ const (
 
 func decodeAssistant(body []byte, creating bool) (store.AssistantInput, error) {
 	var b assistantBody
-	if err := decodeJSON(body, &b, !creating); err != nil {
+	fields, err := decodeFields(body, &b, !creating)
+	if err != nil {
 		return store.AssistantInput{}, err
 	}
-	var fields []FieldError
 	if b.Name != nil {
 		*b.Name = strings.TrimSpace(*b.Name)
 	}
 	if (creating && b.Name == nil) || (b.Name != nil && *b.Name == "") {
-		fields = append(fields, FieldError{"name", "is required"})
+		fields.add("name", "is required")
 	} else if b.Name != nil && len(*b.Name) > maxTextField {
-		fields = append(fields, FieldError{"name", "must be at most 512 characters"})
+		fields.add("name", "must be at most 512 characters")
 	}
 	if b.SystemPrompt != nil && len(*b.SystemPrompt) > maxPromptBytes {
-		fields = append(fields, FieldError{"system_prompt", "must be at most 65536 bytes"})
+		fields.add("system_prompt", "must be at most 65536 bytes")
 	}
 	if b.Temperature != nil && (*b.Temperature < 0 || *b.Temperature > 2) {
-		fields = append(fields, FieldError{"temperature", "must be between 0 and 2"})
+		fields.add("temperature", "must be between 0 and 2")
 	}
 	if b.HistoryLimit != nil && (*b.HistoryLimit < 0 || *b.HistoryLimit > maxHistoryLimit) {
-		fields = append(fields, FieldError{"history_limit", "must be between 0 and 200"})
+		fields.add("history_limit", "must be between 0 and 200")
 	}
 	if b.DebounceSeconds != nil && (*b.DebounceSeconds < 0 || *b.DebounceSeconds > maxDebounceSeconds) {
-		fields = append(fields, FieldError{"debounce_seconds", "must be between 0 and 3600"})
+		fields.add("debounce_seconds", "must be between 0 and 3600")
 	}
 	if b.DebounceMaxWaitSeconds != nil && (*b.DebounceMaxWaitSeconds < 0 || *b.DebounceMaxWaitSeconds > maxDebounceSeconds) {
-		fields = append(fields, FieldError{"debounce_max_wait_seconds", "must be between 0 and 3600"})
+		fields.add("debounce_max_wait_seconds", "must be between 0 and 3600")
 	}
 	if len(fields) > 0 {
 		return store.AssistantInput{}, invalid(fields...)
@@ -144,20 +144,20 @@ type channelBody struct {
 
 func decodeChannel(body []byte, creating bool) (store.ChannelInput, error) {
 	var b channelBody
-	if err := decodeJSON(body, &b, !creating); err != nil {
+	fields, err := decodeFields(body, &b, !creating)
+	if err != nil {
 		return store.ChannelInput{}, err
 	}
-	var fields []FieldError
 	if b.Name != nil {
 		*b.Name = strings.TrimSpace(*b.Name)
 	}
 	if (creating && b.Name == nil) || (b.Name != nil && *b.Name == "") {
-		fields = append(fields, FieldError{"name", "is required"})
+		fields.add("name", "is required")
 	} else if b.Name != nil && len(*b.Name) > maxTextField {
-		fields = append(fields, FieldError{"name", "must be at most 512 characters"})
+		fields.add("name", "must be at most 512 characters")
 	}
 	if (creating && b.Type == nil) || (b.Type != nil && !slices.Contains(store.ChannelTypes, *b.Type)) {
-		fields = append(fields, FieldError{"type", "must be one of " + strings.Join(store.ChannelTypes, ", ")})
+		fields.add("type", "must be one of "+strings.Join(store.ChannelTypes, ", "))
 	}
 	if len(fields) > 0 {
 		return store.ChannelInput{}, invalid(fields...)

@@ -57,36 +57,69 @@ func bindJSON(c echo.Context, v any) error {
 
 // decodeJSON decodes a JSON object into v. With optional, an empty body is {}.
 func decodeJSON(body []byte, v any, optional bool) error {
+	fields, err := decodeFields(body, v, optional)
+	if err != nil {
+		return err
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
+	}
+	return nil
+}
+
+// decodeFields decodes a JSON object into v and returns, rather than fails
+// on, the fields of the wrong JSON type: v holds every well-typed field, so
+// that the caller can add its own checks and name every bad field in one
+// answer (API.md §1). The error is for a body that is not a JSON object.
+func decodeFields(body []byte, v any, optional bool) (fieldErrors, error) {
 	if optional && len(trimSpace(body)) == 0 {
-		return nil
+		return nil, nil
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		return problem(http.StatusBadRequest, CodeValidation, "request body must be a JSON object")
+		return nil, problem(http.StatusBadRequest, CodeValidation, "request body must be a JSON object")
 	}
 	if err := json.Unmarshal(body, v); err == nil {
-		return nil
+		return nil, nil
 	}
 	// Decode field by field so that every wrongly typed field is named.
-	var fields []FieldError
-	for k, raw := range obj {
-		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
+	var fields fieldErrors
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: obj[k]})
 		var te *json.UnmarshalTypeError
 		if err := json.Unmarshal(one, v); errors.As(err, &te) {
 			name := te.Field
 			if name == "" {
 				name = k
 			}
-			fields = append(fields, FieldError{Field: name, Message: "must be " + jsonTypeName(te.Type)})
+			fields.add(name, "must be "+jsonTypeName(te.Type))
 		} else if err != nil {
-			fields = append(fields, FieldError{Field: k, Message: "is invalid"})
+			fields.add(k, "is invalid")
 		}
 	}
 	if len(fields) == 0 {
-		return problem(http.StatusBadRequest, CodeValidation, "request body is not valid JSON")
+		return nil, problem(http.StatusBadRequest, CodeValidation, "request body is not valid JSON")
 	}
-	sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
-	return invalid(fields...)
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return fields, nil
+}
+
+// fieldErrors collects the bad fields of a request, one entry per field: the
+// first reason found (a wrong JSON type comes first) is the one reported.
+type fieldErrors []FieldError
+
+func (l *fieldErrors) add(field, message string) {
+	for _, f := range *l {
+		if f.Field == field {
+			return
+		}
+	}
+	*l = append(*l, FieldError{Field: field, Message: message})
 }
 
 func trimSpace(b []byte) []byte {

@@ -35,15 +35,15 @@ const maxTextField = 512
 // decodeLead decodes and validates a lead body. creating enables the id rule.
 func decodeLead(body []byte, creating bool) (store.LeadInput, error) {
 	var b leadBody
-	if err := decodeJSON(body, &b, !creating); err != nil {
+	fields, err := decodeFields(body, &b, !creating)
+	if err != nil {
 		return store.LeadInput{}, err
 	}
-	var fields []FieldError
 	if b.ID != nil {
 		if !creating {
-			fields = append(fields, FieldError{"id", "cannot be changed"})
+			fields.add("id", "cannot be changed")
 		} else if !leadIDPattern.MatchString(*b.ID) {
-			fields = append(fields, FieldError{"id", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -"})
+			fields.add("id", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -")
 		}
 	}
 	for _, f := range []struct {
@@ -53,16 +53,16 @@ func decodeLead(body []byte, creating bool) (store.LeadInput, error) {
 		if f.v != nil {
 			*f.v = strings.TrimSpace(*f.v)
 			if len(*f.v) > maxTextField {
-				fields = append(fields, FieldError{f.name, "must be at most 512 characters"})
+				fields.add(f.name, "must be at most 512 characters")
 			}
 		}
 	}
 	if b.Phone != nil && *b.Phone != "" && !phonePattern.MatchString(*b.Phone) {
-		fields = append(fields, FieldError{"phone", "must be a phone number (digits, optional +)"})
+		fields.add("phone", "must be a phone number (digits, optional +)")
 	}
 	if b.Email != nil && *b.Email != "" {
 		if a, err := mail.ParseAddress(*b.Email); err != nil || a.Address != *b.Email {
-			fields = append(fields, FieldError{"email", "must be an email address"})
+			fields.add("email", "must be an email address")
 		}
 	}
 	if len(fields) > 0 {

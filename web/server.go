@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/time/rate"
 
+	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/stream"
 )
 
 // Config is what the web layer needs from the server's configuration.
@@ -24,15 +28,25 @@ type Config struct {
 	RateLimitPerMinute int   // per API key; 0 turns the limiter off
 	Logger             *slog.Logger
 	Now                func() time.Time // clock, for tests
+
+	// AllowPrivateNetworks lifts the SSRF guard (local integration tests).
+	AllowPrivateNetworks bool
+	// Broker serves the SSE streams; nil gets a default one fed by the store.
+	Broker *stream.Broker
+	// Pipeline runs AI turns; nil gets the builtin provider and a guarded fetcher.
+	Pipeline *ai.Pipeline
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg    Config
-	store  *store.Store
-	log    *slog.Logger
-	keys   *keyCache
-	limits *limiter
+	cfg      Config
+	store    *store.Store
+	log      *slog.Logger
+	keys     *keyCache
+	limits   *limiter
+	broker   *stream.Broker
+	live     ai.Live
+	pipeline *ai.Pipeline
 }
 
 // New builds the echo instance with every route.
@@ -46,10 +60,25 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.Broker == nil {
+		cfg.Broker = stream.New(st, stream.Options{Logger: cfg.Logger})
+		st.OnEvents(cfg.Broker.Publish)
+	}
+	if cfg.Pipeline == nil {
+		builtin, _ := ai.NewBuiltin(ai.BuiltinConfig{}) // the zero config cannot fail
+		client := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: 30 * time.Second})
+		fetch := func(ctx context.Context, url string) ([]byte, string, error) {
+			return netguard.Fetch(ctx, client, url, 16<<20)
+		}
+		cfg.Pipeline = ai.NewPipeline(st, builtin, cfg.Broker, fetch, ai.PipelineConfig{Logger: cfg.Logger})
+	}
 	s := &Server{
 		cfg: cfg, store: st, log: cfg.Logger,
-		keys:   &keyCache{st: st, now: cfg.Now, m: map[string]cachedKey{}},
-		limits: &limiter{perMinute: cfg.RateLimitPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
+		keys:     &keyCache{st: st, now: cfg.Now, m: map[string]cachedKey{}},
+		limits:   &limiter{perMinute: cfg.RateLimitPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
+		broker:   cfg.Broker,
+		live:     cfg.Broker,
+		pipeline: cfg.Pipeline,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -65,6 +94,11 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 
 	api := e.Group("", s.authenticate(false))
+	sse := e.Group("", s.authenticate(true))
+	sse.GET("/backend/conversations/stream", s.streamEvents)
+	sse.GET("/backend/conversations/:id/stream", s.streamEvents)
+
+	api.POST("/ai/process", s.process)
 	api.GET("/backend/settings", s.getSettings)
 
 	api.GET("/backend/leads", s.listLeads)
@@ -84,6 +118,30 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/backend/channels/:id", s.getChannel)
 	api.PUT("/backend/channels/:id", s.updateChannel)
 	api.DELETE("/backend/channels/:id", s.deleteChannel)
+
+	api.GET("/backend/conversations", s.listConversations)
+	api.GET("/backend/conversations/:id", s.getConversation)
+	api.PUT("/backend/conversations/:id", s.updateConversation)
+	api.POST("/backend/conversations/:id/read", s.markRead)
+	api.POST("/backend/conversations/:id/typing", s.typing)
+
+	api.GET("/backend/messages", s.listMessages)
+	api.GET("/backend/messages/:lead_id", s.leadMessages)
+	api.POST("/backend/messages/send", s.sendMessage)
+	api.POST("/backend/messages/media", s.sendMedia)
+	api.PUT("/backend/messages/:id/status", s.setMessageStatus)
+
+	api.GET("/bot", s.listBots)
+	api.GET("/bot/presentation/:botId", s.botPresentation)
+	api.GET("/conversation", s.listAgentConversations)
+	api.GET("/conversation/:id", s.agentConversation)
+	api.GET("/conversation/message/:id", s.agentMessages)
+	api.POST("/conversation/create/:botId", s.createAgentConversation)
+	api.PUT("/conversation/update/:id", s.updateAgentConversation)
+	api.POST("/conversation/stream/:id", s.streamChat)
+	api.POST("/conversation/complete/:id", s.completeChat)
+	api.POST("/conversation/message/feedback/:id", s.messageFeedback)
+	api.POST("/conversation/survey/:id", s.conversationSurvey)
 }
 
 func (s *Server) healthz(c echo.Context) error {

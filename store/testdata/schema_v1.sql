@@ -72,7 +72,8 @@ CREATE INDEX IF NOT EXISTS leads_by_created ON leads(tenant_id, created_at, id);
 CREATE INDEX IF NOT EXISTS leads_email ON leads(tenant_id, email) WHERE email IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS conversations (
-  id                   TEXT PRIMARY KEY,
+  pk                   INTEGER PRIMARY KEY, -- a stable rowid (VACUUM keeps it): the search index's key
+  id                   TEXT NOT NULL UNIQUE,
   tenant_id            TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   lead_id              TEXT NOT NULL,
   channel_id           TEXT,
@@ -102,7 +103,8 @@ CREATE INDEX IF NOT EXISTS conversations_by_status ON conversations(tenant_id, s
 CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations(tenant_id, created_at, id);
 
 CREATE TABLE IF NOT EXISTS messages (
-  id               TEXT PRIMARY KEY, -- UUIDv7: time ordered
+  pk               INTEGER PRIMARY KEY, -- a stable rowid (VACUUM keeps it): the search index's key
+  id               TEXT NOT NULL UNIQUE, -- UUIDv7: time ordered
   tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   conversation_id  TEXT NOT NULL,
   lead_id          TEXT NOT NULL,

@@ -1,0 +1,243 @@
+package ai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-dev/parley/store"
+)
+
+// Scheduler fires a key when its deadline comes (package debounce).
+type Scheduler interface {
+	Schedule(key string, deadline time.Time)
+	Cancel(key string) bool
+}
+
+// Debounce tuning: how many batches may compose at once (a slow provider must
+// not hold the scheduler), and how long a batch waits after its provider call
+// failed before it is tried again (the answer is owed; the batch stays).
+const (
+	maxConcurrentFires = 32
+	providerRetryDelay = 30 * time.Second
+)
+
+// Queued is the body of a debounced POST /ai/process answer (202).
+type Queued struct {
+	Success        bool        `json:"success"`
+	Queued         bool        `json:"queued"`
+	ConversationID string      `json:"conversation_id"`
+	MessageID      string      `json:"message_id"`
+	DeliverAfter   *store.Time `json:"deliver_after,omitempty"`
+	Skipped        string      `json:"skipped,omitempty"`
+}
+
+// debouncer is the pipeline's half that runs batches.
+type debouncer struct {
+	sched Scheduler
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	ctx   context.Context
+	stop  context.CancelFunc
+}
+
+// StartDebounce attaches the scheduler that fires batches and reloads every
+// pending batch from the store (overdue ones fire at once). Fire must be the
+// scheduler's due callback.
+func (p *Pipeline) StartDebounce(ctx context.Context, sched Scheduler) error {
+	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p.deb = &debouncer{sched: sched, sem: make(chan struct{}, maxConcurrentFires), ctx: dctx, stop: stop}
+	batches, err := p.st.PendingBatches(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		sched.Schedule(batchKey(b.TenantID, b.ConversationID), b.Deadline.Std())
+	}
+	return nil
+}
+
+// StopDebounce cancels composing batches (they stay pending in the store and
+// fire after the next start) and waits for their goroutines.
+func (p *Pipeline) StopDebounce() {
+	if p.deb == nil {
+		return
+	}
+	p.deb.stop()
+	p.deb.wg.Wait()
+}
+
+func batchKey(tenant, conversation string) string { return tenant + "\x00" + conversation }
+
+// Enqueue stores a debounced message and arms its conversation's batch.
+func (p *Pipeline) Enqueue(ctx context.Context, ten *store.Tenant, in Inbound, postbackURL string) (Queued, error) {
+	key := in.key()
+	if key == "" {
+		return p.enqueue(ctx, ten, in, postbackURL, "")
+	}
+	v, err, _ := p.flight.Do(ten.ID()+"\x00"+key, func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		rec, found, err := ten.Idempotent(ctx, key)
+		if err != nil {
+			return Queued{}, err
+		}
+		if found && rec.StatusCode != 0 {
+			var q Queued
+			err := json.Unmarshal(rec.Response, &q)
+			return q, err
+		}
+		if found { // stored before a crash: answer from what is there
+			return p.queuedFor(ctx, ten, key, rec.MessageID)
+		}
+		return p.enqueue(ctx, ten, in, postbackURL, key)
+	})
+	if err != nil {
+		return Queued{}, err
+	}
+	return v.(Queued), nil
+}
+
+func (p *Pipeline) enqueue(ctx context.Context, ten *store.Tenant, in Inbound, postbackURL, key string) (Queued, error) {
+	if p.deb == nil {
+		return Queued{}, errors.New("ai: debounce is not started")
+	}
+	mi := store.MessageInput{LeadID: in.LeadID, ChannelID: in.ChannelID, CreateLead: true, Role: in.Role,
+		Content: in.Content, MessageType: in.MessageType, URL: in.URL, Status: inboundStatus(in.Role),
+		ExternalID: in.ExternalID, IdempotencyKey: key}
+	if in.Role == store.RoleUser {
+		mi.Batch = &store.BatchInput{PostbackURL: postbackURL}
+	}
+	st, err := ten.AddMessage(ctx, mi)
+	if err != nil {
+		return Queued{}, err
+	}
+	q := Queued{Success: true, ConversationID: st.Conversation.ID, MessageID: st.Message.ID}
+	switch {
+	case st.Batch == nil:
+		q.Skipped = SkippedRoleNotAns
+	case !st.Conversation.IsAIActive:
+		// Paused: the message is kept and shown, but no answer is owed.
+		if err := ten.DropBatch(ctx, st.Conversation.ID); err != nil {
+			return q, err
+		}
+		q.Skipped = SkippedAIPaused
+	default:
+		q.Queued, q.DeliverAfter = true, &st.Batch.Deadline
+		p.deb.sched.Schedule(batchKey(ten.ID(), st.Conversation.ID), st.Batch.Deadline.Std())
+	}
+	if key != "" {
+		body, _ := json.Marshal(q)
+		if err := ten.FinishIdempotent(ctx, key, 202, body); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// queuedFor rebuilds the answer of a keyed request whose message was stored
+// but whose response was not (a crash in between).
+func (p *Pipeline) queuedFor(ctx context.Context, ten *store.Tenant, key, messageID string) (Queued, error) {
+	m, err := ten.Message(ctx, messageID)
+	if err != nil {
+		return Queued{}, err
+	}
+	q := Queued{Success: true, ConversationID: m.ConversationID, MessageID: m.ID}
+	if b, found, err := ten.Batch(ctx, m.ConversationID); err != nil {
+		return q, err
+	} else if found {
+		q.Queued, q.DeliverAfter = true, &b.Deadline
+	}
+	body, _ := json.Marshal(q)
+	return q, ten.FinishIdempotent(ctx, key, 202, body)
+}
+
+// Fire is the scheduler's due callback: it answers the batch in a goroutine
+// of its own, so that a slow provider never delays another batch.
+func (p *Pipeline) Fire(key string) {
+	d := p.deb
+	if d == nil || d.ctx.Err() != nil {
+		return
+	}
+	tenant, conversation, _ := strings.Cut(key, "\x00")
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		select {
+		case d.sem <- struct{}{}:
+		case <-d.ctx.Done():
+			return
+		}
+		defer func() { <-d.sem }()
+		p.fireBatch(d.ctx, p.st.Tenant(tenant), conversation)
+	}()
+}
+
+// fireBatch answers a due batch: re-check that the AI may answer, compose,
+// then store the answer and its postback unless a newer message superseded
+// the draft meanwhile.
+func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversationID string) {
+	log := p.log.With("tenant_id", ten.ID(), "conversation_id", conversationID)
+	b, found, err := ten.Batch(ctx, conversationID)
+	if err != nil || !found {
+		if err != nil && ctx.Err() == nil {
+			log.Error("read debounce batch", "err", err)
+		}
+		return
+	}
+	unlock := p.threads.Lock(ten.ID() + "|" + b.LeadID + "|" + b.ChannelID)
+	defer unlock()
+	if b, found, err = ten.Batch(ctx, conversationID); err != nil || !found {
+		return
+	}
+	if !b.Due(time.Now()) { // moved later while this fire waited
+		p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), b.Deadline.Std())
+		return
+	}
+	conv, err := ten.Conversation(ctx, conversationID)
+	if err != nil {
+		log.Error("read conversation of a batch", "err", err)
+		return
+	}
+	if !conv.IsAIActive { // a human took over: no AI call, no postback
+		if err := ten.DropBatch(ctx, conversationID); err != nil {
+			log.Error("drop batch", "err", err)
+		}
+		return
+	}
+	msgs, err := ten.MessagesByID(ctx, b.MessageIDs)
+	if err != nil {
+		log.Error("read batch messages", "err", err)
+		return
+	}
+	images := map[string][]Image{}
+	for i := range msgs {
+		imgs, err := p.understand(ctx, ten, &msgs[i])
+		if err != nil {
+			log.Warn("media of a debounced message not understood", "message_id", msgs[i].ID, "err", err)
+		}
+		images[msgs[i].ID] = imgs
+	}
+	req, err := p.Request(ctx, ten, conv, msgs, images)
+	if err != nil {
+		log.Error("build request for batch", "err", err)
+		return
+	}
+	p.Typing(ten, conv, true)
+	defer p.Typing(ten, conv, false)
+	text, err := p.provider.Complete(ctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("provider failed for a batch; retrying later", "err", err)
+			p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), time.Now().Add(providerRetryDelay))
+		}
+		return
+	}
+	if _, err := ten.CompleteBatch(ctx, b, text); errors.Is(err, store.ErrSuperseded) {
+		log.Debug("draft dropped: a newer message arrived while composing")
+	} else if err != nil && ctx.Err() == nil {
+		log.Error("store batch answer", "err", err)
+	}
+}

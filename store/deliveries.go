@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Delivery kinds and statuses (API.md §3.6).
+const (
+	KindPostback = "postback"
+	KindWebhook  = "webhook"
+
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// Delivery is one outbound POST in the outbox.
+type Delivery struct {
+	ID             string  `json:"id"`
+	TenantID       string  `json:"-"`
+	Kind           string  `json:"kind"`
+	WebhookID      *string `json:"webhook_id,omitempty"`
+	URL            string  `json:"url"`
+	Destination    string  `json:"-"`
+	Event          string  `json:"event"`
+	Payload        []byte  `json:"-"`
+	Status         string  `json:"status"`
+	Attempts       int     `json:"attempts"`
+	LastStatusCode *int    `json:"last_status_code"`
+	LastError      *string `json:"last_error"`
+	NextAttemptAt  *Time   `json:"next_attempt_at"`
+	CreatedAt      Time    `json:"created_at"`
+}
+
+// Destination is the queue a URL's deliveries share: scheme, host and port.
+func Destination(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + u.Hostname() + ":" + port
+}
+
+const deliveryColumns = `id, tenant_id, kind, webhook_id, url, destination, event, payload, status, attempts,
+last_status_code, last_error, next_attempt_at, created_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var webhook, lastErr sql.NullString
+	var code sql.NullInt64
+	var next int64
+	var payload string
+	err := row.Scan(&d.ID, &d.TenantID, &d.Kind, &webhook, &d.URL, &d.Destination, &d.Event, &payload, &d.Status,
+		&d.Attempts, &code, &lastErr, &next, &d.CreatedAt)
+	d.WebhookID, d.LastError, d.Payload = strPtr(webhook), strPtr(lastErr), []byte(payload)
+	if code.Valid {
+		c := int(code.Int64)
+		d.LastStatusCode = &c
+	}
+	if d.Status == DeliveryPending {
+		t := Time(next)
+		d.NextAttemptAt = &t
+	}
+	return d, err
+}
+
+// enqueue adds an outbox row to the transaction; the worker is woken after commit.
+func (w *wtx) enqueue(ctx context.Context, kind, webhookID, target, event string, payload any) (string, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return "", fmt.Errorf("store: encode %s payload: %w", event, err)
+	}
+	id := NewID()
+	if _, err := w.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, kind, webhook_id, url, destination, event, payload,
+next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, w.tenant, kind, nullStr(&webhookID), target,
+		Destination(target), event, string(body), w.now, w.now); err != nil {
+		return "", mapErr("enqueue delivery", err)
+	}
+	w.outbox = true
+	return id, nil
+}
+
+// OnOutbox sets the function called after a commit that added deliveries (it
+// wakes the delivery worker). It must not block.
+func (s *Store) OnOutbox(fn func()) { s.outboxHook = fn }
+
+// PendingDestinations lists the destinations that have pending deliveries.
+func (s *Store) PendingDestinations(ctx context.Context) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT DISTINCT destination FROM deliveries WHERE status = 'pending'`)
+	if err != nil {
+		return nil, mapErr("list destinations", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, mapErr("scan destination", err)
+		}
+		out = append(out, d)
+	}
+	return out, mapErr("list destinations", rows.Err())
+}
+
+// HeadDelivery returns the oldest pending delivery of a destination: the only
+// one that may be sent, so that order holds per destination.
+func (s *Store) HeadDelivery(ctx context.Context, destination string) (Delivery, bool, error) {
+	d, err := scanDelivery(s.queryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+WHERE status = 'pending' AND destination = ? ORDER BY created_at, id LIMIT 1`, destination))
+	if err == sql.ErrNoRows {
+		return d, false, nil
+	}
+	return d, err == nil, mapErr("head delivery", err)
+}
+
+// NextDeliveryDue returns the earliest next attempt of any pending delivery.
+func (s *Store) NextDeliveryDue(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'`).Scan(&at); err != nil {
+		return time.Time{}, false, mapErr("next delivery due", err)
+	}
+	return time.UnixMilli(at.Int64), at.Valid, nil
+}
+
+// DeliverySecret is the key a delivery is signed with: its webhook's secret,
+// or the tenant's postback secret. Read at send time, so a regenerated secret
+// signs every later attempt.
+func (s *Store) DeliverySecret(ctx context.Context, d Delivery) (string, error) {
+	var secret string
+	var err error
+	if d.WebhookID != nil {
+		err = s.queryRow(ctx, `SELECT secret FROM webhooks WHERE tenant_id = ? AND id = ?`, d.TenantID, *d.WebhookID).Scan(&secret)
+	} else {
+		err = s.queryRow(ctx, `SELECT postback_secret FROM tenants WHERE id = ?`, d.TenantID).Scan(&secret)
+	}
+	return secret, mapErr("delivery secret", err)
+}
+
+// Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	StatusCode int       // 0 when no response arrived
+	Err        string    // what went wrong, "" on success
+	Status     string    // the delivery's status after it: pending (retry), delivered or failed
+	Next       time.Time // the next attempt, when Status is pending
+}
+
+// RecordAttempt stores an attempt's outcome.
+func (s *Store) RecordAttempt(ctx context.Context, id string, a Attempt) error {
+	return s.writeRaw(ctx, func(w *wtx) error {
+		var delivered any
+		if a.Status == DeliveryDelivered {
+			delivered = w.now
+		}
+		var code any
+		if a.StatusCode != 0 {
+			code = a.StatusCode
+		}
+		_, err := w.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?,
+last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?`,
+			a.Status, code, nullStr(&a.Err), a.Next.UnixMilli(), delivered, id)
+		return mapErr("record attempt", err)
+	})
+}
+
+// ListDeliveries lists the tenant's deliveries, newest first, optionally by status.
+func (t *Tenant) ListDeliveries(ctx context.Context, status string, p Page) ([]Delivery, int, error) {
+	where, args := `tenant_id = ?`, []any{t.id}
+	if status != "" {
+		where += ` AND status = ?`
+		args = append(args, status)
+	}
+	var total int
+	if err := t.s.queryRow(ctx, `SELECT count(*) FROM deliveries WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, mapErr("count deliveries", err)
+	}
+	rows, err := t.s.query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+
+		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, p.Limit, p.Offset)...)
+	if err != nil {
+		return nil, 0, mapErr("list deliveries", err)
+	}
+	defer rows.Close()
+	out := []Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, 0, mapErr("scan delivery", err)
+		}
+		out = append(out, d)
+	}
+	return out, total, mapErr("list deliveries", rows.Err())
+}
+
+// Delivery returns one of the tenant's deliveries.
+func (t *Tenant) Delivery(ctx context.Context, id string) (Delivery, error) {
+	d, err := scanDelivery(t.s.queryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE tenant_id = ? AND id = ?`, t.id, id))
+	return d, mapErr("get delivery "+id, err)
+}
+
+// RetryDelivery queues a delivery again, now, with a fresh retry schedule; it
+// keeps its id, so receivers still dedupe on X-Parley-Delivery.
+func (t *Tenant) RetryDelivery(ctx context.Context, id string) (Delivery, error) {
+	var d Delivery
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		res, err := w.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
+delivered_at = NULL WHERE tenant_id = ? AND id = ?`, w.now, t.id, id)
+		if err != nil {
+			return mapErr("retry delivery", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: retry delivery %s: %w", id, ErrNotFound)
+		}
+		w.outbox = true
+		d, err = scanDelivery(w.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+		return mapErr("get delivery", err)
+	})
+	return d, err
+}
+
+// OutboxDepth counts pending deliveries (metrics).
+func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.queryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'pending'`).Scan(&n)
+	return n, mapErr("outbox depth", err)
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// IdempotencyTTL is how long a request key is remembered (API.md §3.5).
+const IdempotencyTTL = 24 * time.Hour
+
+// Idempotent is what is remembered of a keyed request.
+type Idempotent struct {
+	MessageID  string
+	StatusCode int    // 0 while the turn has not finished
+	Response   []byte // the JSON sent, once finished
+	CreatedAt  Time
+}
+
+// Idempotent looks a request key up; expired records count as absent.
+func (t *Tenant) Idempotent(ctx context.Context, key string) (Idempotent, bool, error) {
+	var r Idempotent
+	var code sql.NullInt64
+	var resp sql.NullString
+	err := t.s.queryRow(ctx, `SELECT message_id, status_code, response, created_at FROM idempotency
+WHERE tenant_id = ? AND key = ? AND created_at >= ?`, t.id, key, t.s.now().Add(-IdempotencyTTL).UnixMilli()).
+		Scan(&r.MessageID, &code, &resp, &r.CreatedAt)
+	if err == sql.ErrNoRows {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, mapErr("get idempotency key", err)
+	}
+	r.StatusCode, r.Response = int(code.Int64), []byte(resp.String)
+	return r, true, nil
+}
+
+// rememberKey records a request key for a message inside its transaction,
+// replacing an expired record of the same key.
+func rememberKey(ctx context.Context, w *wtx, key, messageID string) error {
+	_, err := w.ExecContext(ctx, `INSERT INTO idempotency (tenant_id, key, message_id, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (tenant_id, key) DO UPDATE SET message_id = excluded.message_id, status_code = NULL, response = NULL,
+created_at = excluded.created_at`, w.tenant, key, messageID, w.now)
+	return mapErr("remember idempotency key", err)
+}
+
+// FinishIdempotent stores the response of a keyed request.
+func (t *Tenant) FinishIdempotent(ctx context.Context, key string, status int, response []byte) error {
+	return t.s.write(ctx, t.id, func(w *wtx) error {
+		_, err := w.ExecContext(ctx, `UPDATE idempotency SET status_code = ?, response = ? WHERE tenant_id = ? AND key = ?`,
+			status, string(response), t.id, key)
+		return mapErr("finish idempotency key", err)
+	})
+}
+
+// PruneIdempotency forgets request keys older than the TTL.
+func (s *Store) PruneIdempotency(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.writeRaw(ctx, func(w *wtx) error {
+		res, err := w.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, s.now().Add(-IdempotencyTTL).UnixMilli())
+		if err != nil {
+			return mapErr("prune idempotency", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// SetExtractedText records the text the server drew from a media message.
+func (t *Tenant) SetExtractedText(ctx context.Context, messageID, text string) error {
+	return t.s.write(ctx, t.id, func(w *wtx) error {
+		_, err := w.ExecContext(ctx, `UPDATE messages SET extracted_text = ? WHERE tenant_id = ? AND id = ?`, text, t.id, messageID)
+		return mapErr("set extracted text", err)
+	})
+}

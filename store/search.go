@@ -1,0 +1,29 @@
+package store
+
+import (
+	"context"
+	"strings"
+)
+
+// The conversation_search document of a conversation row c joined to its lead
+// l: what identifies it, and its meta values (keys are not searched).
+const (
+	searchIdent = `c.id || ' ' || c.lead_id || ' ' || coalesce(l.name, '') || ' ' || coalesce(l.phone, '') || ' ' || coalesce(l.email, '')`
+	searchMeta  = `coalesce((SELECT group_concat(value, ' ') FROM json_each(c.meta) WHERE type NOT IN ('object', 'array')), '')`
+)
+
+// indexConversations refreshes the search documents of the conversations
+// matching where (a condition on c, with args), inside a write transaction.
+func indexConversations(ctx context.Context, w *wtx, where string, args ...any) error {
+	_, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO conversation_search (rowid, ident, meta)
+SELECT c.rowid, `+searchIdent+`, `+searchMeta+` FROM conversations c
+LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `+where, args...)
+	return mapErr("index conversation", err)
+}
+
+// minTrigram is the shortest text the trigram index can look up; shorter
+// searches scan the tenant's rows instead.
+const minTrigram = 3
+
+// ftsPhrase quotes text as one FTS5 phrase.
+func ftsPhrase(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Webhook events (API.md §3.6).
+const (
+	HookLeadCreated         = "lead.created"
+	HookLeadUpdated         = "lead.updated"
+	HookLeadDeleted         = "lead.deleted"
+	HookMessageReceived     = "message.received"
+	HookMessageSent         = "message.sent"
+	HookAIResponse          = "ai.response"
+	HookConversationUpdated = "conversation.updated"
+)
+
+// WebhookEvents lists every event a webhook may subscribe to.
+var WebhookEvents = []string{HookLeadCreated, HookLeadUpdated, HookLeadDeleted, HookMessageReceived, HookMessageSent,
+	HookAIResponse, HookConversationUpdated}
+
+// Webhook is a subscription of a URL to events. Secret is shown only when
+// the webhook is created or its secret regenerated.
+type Webhook struct {
+	ID        string   `json:"id"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	Active    bool     `json:"active"`
+	Secret    string   `json:"secret,omitempty"`
+	CreatedAt Time     `json:"created_at"`
+	UpdatedAt Time     `json:"updated_at"`
+}
+
+// WebhookInput creates or partially updates a webhook.
+type WebhookInput struct {
+	URL    *string
+	Events []string
+	Active *bool
+}
+
+const webhookColumns = `id, url, events, active, secret, created_at, updated_at`
+
+func scanWebhook(row interface{ Scan(...any) error }) (Webhook, error) {
+	var h Webhook
+	var events string
+	err := row.Scan(&h.ID, &h.URL, &events, &h.Active, &h.Secret, &h.CreatedAt, &h.UpdatedAt)
+	_ = json.Unmarshal([]byte(events), &h.Events)
+	if h.Events == nil {
+		h.Events = []string{}
+	}
+	return h, err
+}
+
+func encodeEvents(events []string) string {
+	b, _ := json.Marshal(events)
+	return string(b)
+}
+
+// CreateWebhook adds a webhook with a fresh secret (returned this once).
+func (t *Tenant) CreateWebhook(ctx context.Context, in WebhookInput) (Webhook, error) {
+	var h Webhook
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		active := in.Active == nil || *in.Active
+		var err error
+		h, err = scanWebhook(w.QueryRowContext(ctx, `INSERT INTO webhooks (id, tenant_id, url, events, active, secret,
+created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+webhookColumns,
+			NewID(), t.id, deref(in.URL), encodeEvents(in.Events), active, randomToken("whsec_"), w.now, w.now))
+		return mapErr("insert webhook", err)
+	})
+	return h, err
+}
+
+// Webhook returns one webhook, without its secret.
+func (t *Tenant) Webhook(ctx context.Context, id string) (Webhook, error) {
+	h, err := scanWebhook(t.s.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE tenant_id = ? AND id = ?`, t.id, id))
+	h.Secret = ""
+	return h, mapErr("get webhook "+id, err)
+}
+
+// ListWebhooks lists webhooks oldest first, without secrets.
+func (t *Tenant) ListWebhooks(ctx context.Context, p Page) ([]Webhook, int, error) {
+	var total int
+	if err := t.s.queryRow(ctx, `SELECT count(*) FROM webhooks WHERE tenant_id = ?`, t.id).Scan(&total); err != nil {
+		return nil, 0, mapErr("count webhooks", err)
+	}
+	rows, err := t.s.query(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE tenant_id = ? ORDER BY created_at, id
+LIMIT ? OFFSET ?`, t.id, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, mapErr("list webhooks", err)
+	}
+	defer rows.Close()
+	out := []Webhook{}
+	for rows.Next() {
+		h, err := scanWebhook(rows)
+		if err != nil {
+			return nil, 0, mapErr("scan webhook", err)
+		}
+		h.Secret = ""
+		out = append(out, h)
+	}
+	return out, total, mapErr("list webhooks", rows.Err())
+}
+
+// UpdateWebhook applies a partial update.
+func (t *Tenant) UpdateWebhook(ctx context.Context, id string, in WebhookInput) (Webhook, error) {
+	var h Webhook
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		cur, err := scanWebhook(w.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE tenant_id = ? AND id = ?`, t.id, id))
+		if err != nil {
+			return mapErr("get webhook "+id, err)
+		}
+		if in.URL != nil {
+			cur.URL = *in.URL
+		}
+		if in.Events != nil {
+			cur.Events = in.Events
+		}
+		if in.Active != nil {
+			cur.Active = *in.Active
+		}
+		h, err = scanWebhook(w.QueryRowContext(ctx, `UPDATE webhooks SET url = ?, events = ?, active = ?, updated_at = ?
+WHERE tenant_id = ? AND id = ? RETURNING `+webhookColumns, cur.URL, encodeEvents(cur.Events), cur.Active, w.now, t.id, id))
+		h.Secret = ""
+		return mapErr("update webhook "+id, err)
+	})
+	return h, err
+}
+
+// RegenerateWebhookSecret gives a webhook a new secret (returned this once).
+func (t *Tenant) RegenerateWebhookSecret(ctx context.Context, id string) (Webhook, error) {
+	var h Webhook
+	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		var err error
+		h, err = scanWebhook(w.QueryRowContext(ctx, `UPDATE webhooks SET secret = ?, updated_at = ? WHERE tenant_id = ? AND id = ?
+RETURNING `+webhookColumns, randomToken("whsec_"), w.now, t.id, id))
+		return mapErr("regenerate webhook secret "+id, err)
+	})
+	return h, err
+}
+
+// DeleteWebhook removes a webhook; its pending deliveries are still sent.
+func (t *Tenant) DeleteWebhook(ctx context.Context, id string) error {
+	return t.s.write(ctx, t.id, func(w *wtx) error {
+		res, err := w.ExecContext(ctx, `DELETE FROM webhooks WHERE tenant_id = ? AND id = ?`, t.id, id)
+		if err != nil {
+			return mapErr("delete webhook "+id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: delete webhook %s: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// hookPayload is the body of every webhook POST.
+type hookPayload struct {
+	Event     string `json:"event"`
+	Timestamp Time   `json:"timestamp"`
+	Data      any    `json:"data"`
+}
+
+// hook queues event for every active webhook of the tenant subscribed to it,
+// inside the transaction of the fact it reports.
+func (w *wtx) hook(ctx context.Context, event string, data any) error {
+	if event == "" {
+		return nil
+	}
+	if w.hooks == nil {
+		rows, err := w.QueryContext(ctx, `SELECT id, url, events FROM webhooks WHERE tenant_id = ? AND active = 1`, w.tenant)
+		if err != nil {
+			return mapErr("read webhooks", err)
+		}
+		w.hooks = []Webhook{}
+		for rows.Next() {
+			var h Webhook
+			var events string
+			if err := rows.Scan(&h.ID, &h.URL, &events); err != nil {
+				rows.Close()
+				return mapErr("scan webhook", err)
+			}
+			_ = json.Unmarshal([]byte(events), &h.Events)
+			w.hooks = append(w.hooks, h)
+		}
+		rows.Close()
+	}
+	for _, h := range w.hooks {
+		if !slices.Contains(h.Events, event) {
+			continue
+		}
+		if _, err := w.enqueue(ctx, KindWebhook, h.ID, h.URL, event, hookPayload{event, Time(w.now), data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/stream"
+)
+
+// streamTypes are the event types a stream's `types` filter may name.
+var streamTypes = map[string]bool{
+	store.EventNewMessage: true, store.EventConversationUpdate: true, store.EventStatusChange: true,
+	store.EventMessageStatus: true, store.EventTyping: true,
+}
+
+// streamEvents serves both SSE routes of API.md §2. Everything that can fail
+// is checked before the first byte, so errors are still problem JSON.
+func (s *Server) streamEvents(c echo.Context) error {
+	ten := tenantOf(c)
+	f := store.EventFilter{ConversationID: c.QueryParam("conversation_id"), LeadID: c.QueryParam("lead_id"),
+		ChannelID: c.QueryParam("channel_id")}
+	if id := c.Param("id"); id != "" {
+		if _, err := ten.Conversation(c.Request().Context(), id); err != nil {
+			return orNotFound(err, "conversation", id)
+		}
+		f.ConversationID = id
+	}
+	var fields []FieldError
+	if v := c.QueryParam("types"); v != "" {
+		f.Types = map[string]bool{}
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimSpace(t)
+			if !streamTypes[t] {
+				fields = append(fields, FieldError{"types", "unknown event type " + strconv.Quote(t)})
+				continue
+			}
+			f.Types[t] = true
+		}
+	}
+	sub := stream.Subscription{TenantID: ten.ID(), Filter: f}
+	last := c.Request().Header.Get("Last-Event-ID")
+	if last == "" {
+		last = c.QueryParam("last_event_id")
+	}
+	if last != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(last), 10, 64)
+		if err != nil || n < 0 {
+			fields = append(fields, FieldError{"Last-Event-ID", "must be a non-negative integer event id"})
+		}
+		sub.LastEventID, sub.HasLastEventID = n, true
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
+	}
+	err := s.broker.Serve(c.Response(), c.Request(), sub)
+	switch {
+	case errors.Is(err, stream.ErrTooManyStreams):
+		c.Response().Header().Set("Retry-After", "5")
+		return problem(http.StatusServiceUnavailable, CodeUnavailable, "too many open streams; retry later")
+	case errors.Is(err, stream.ErrClosed):
+		return problem(http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
+	case err != nil:
+		s.log.Warn("stream ended with an error", "request_id", requestID(c), "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/debounce"
+	"github.com/parley-dev/parley/netguard"
+	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/stream"
+)
+
+// idempotencySweep is how often expired idempotency keys are deleted: their
+// 24 h validity is checked on read, so this only bounds the table's size.
+const idempotencySweep = time.Hour
+
+// parts are the running pieces of a server besides HTTP.
+type parts struct {
+	broker   *stream.Broker
+	pipeline *ai.Pipeline
+	sched    *debounce.Scheduler
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// buildProvider picks the AI provider named by the configuration.
+func buildProvider(cfg Config) (ai.Provider, error) {
+	if cfg.AIProvider == "openai" {
+		return ai.NewOpenAI(ai.OpenAIConfig{BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.OpenAIModel,
+			TranscribeModel: cfg.OpenAITranscribeModel, Timeout: cfg.OpenAITimeout}), nil
+	}
+	p, err := ai.NewBuiltin(ai.BuiltinConfig{RulesFile: cfg.BuiltinRules, Reply: cfg.BuiltinReply, Delay: cfg.BuiltinDelay,
+		TokenDelay: cfg.BuiltinTokenDelay})
+	if err != nil {
+		return nil, fmt.Errorf("config: PARLEY_BUILTIN_RULES: %w", err)
+	}
+	return p, nil
+}
+
+// start wires the broker, the pipeline, the debounce scheduler and the
+// background jobs to the store, and starts them.
+func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*parts, error) {
+	provider, err := buildProvider(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &parts{}
+	p.broker = stream.New(st, stream.Options{Heartbeat: cfg.SSEHeartbeat, MaxStreams: cfg.MaxStreams,
+		Retention: cfg.EventRetention, Logger: log})
+	st.OnEvents(p.broker.Publish)
+
+	media := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.MediaTimeout})
+	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
+		return netguard.Fetch(ctx, media, url, cfg.MaxMediaBytes)
+	}
+	p.pipeline = ai.NewPipeline(st, provider, p.broker, fetch, ai.PipelineConfig{MaxPDFPages: cfg.MaxPDFPages,
+		MaxPDFChars: cfg.MaxPDFChars, Logger: log})
+	p.sched = debounce.New(nil, p.pipeline.Fire)
+	p.sched.Start()
+	if err := p.pipeline.StartDebounce(ctx, p.sched); err != nil {
+		p.sched.Close()
+		return nil, err
+	}
+
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	p.wg.Add(2)
+	go func() { defer p.wg.Done(); p.broker.RunPruner(bg) }()
+	go func() {
+		defer p.wg.Done()
+		sweepIdempotency(bg, st, log)
+	}()
+	return p, nil
+}
+
+// stop ends the background work; pending batches and deliveries stay in the
+// store and resume at the next start.
+func (p *parts) stop() {
+	p.sched.Close()
+	p.pipeline.StopDebounce()
+	p.cancel()
+	p.wg.Wait()
+}
+
+func sweepIdempotency(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(idempotencySweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("prune idempotency keys", "err", err)
+			}
+		}
+	}
+}
