@@ -18,8 +18,8 @@ type step struct {
 
 // steps[0] takes version 1 to 2, and so on.
 var steps = []step{
-	{}, // 2: idempotency table
-	{}, // 3: batches, webhooks, deliveries
+	{},                      // 2: idempotency table
+	{},                      // 3: batches, webhooks, deliveries
 	{after: backfillSearch}, // 4: full-text search of conversations and messages
 }
 
