@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-dev/parley/ai"
 	"github.com/parley-dev/parley/debounce"
+	"github.com/parley-dev/parley/delivery"
 	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/stream"
@@ -23,6 +24,7 @@ type parts struct {
 	broker   *stream.Broker
 	pipeline *ai.Pipeline
 	sched    *debounce.Scheduler
+	worker   *delivery.Worker
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -66,9 +68,19 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (
 		return nil, err
 	}
 
+	schedule, err := delivery.ParseSchedule(cfg.DeliveryRetrySchedule)
+	if err != nil {
+		p.sched.Close()
+		return nil, fmt.Errorf("config: PARLEY_DELIVERY_RETRY_SCHEDULE: %w", err)
+	}
+	p.worker = delivery.New(st, delivery.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.DeliveryTimeout,
+		Schedule: schedule, Logger: log})
+	st.OnOutbox(p.worker.Notify)
+
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	p.wg.Add(2)
+	p.wg.Add(3)
+	go func() { defer p.wg.Done(); p.worker.Run(bg) }()
 	go func() { defer p.wg.Done(); p.broker.RunPruner(bg) }()
 	go func() {
 		defer p.wg.Done()

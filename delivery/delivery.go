@@ -78,8 +78,8 @@ const (
 
 // Options configures New. The zero value is the production configuration.
 type Options struct {
-	// Client sends the requests. Nil means netguard.NewClient with
-	// AllowPrivate, so that the SSRF guard checks every dialed address. Its
+	// Client sends the requests. Nil means a netguard client, whose SSRF
+	// guard checks every dialed address (unless AllowPrivate). Its
 	// CheckRedirect is always replaced: a delivery never follows a redirect
 	// (a 3xx is a final failure), because a receiver that moved must be
 	// re-registered, not silently followed.
@@ -97,8 +97,8 @@ type Options struct {
 	// MaxLanes bounds how many destinations send at once (DefaultMaxLanes
 	// when zero).
 	MaxLanes int
-	// Logger receives one line per attempt and store errors (slog.Default
-	// when nil).
+	// Logger receives one line per attempt (delivered ones at Debug) and
+	// store errors (slog.Default when nil).
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -111,9 +111,9 @@ type Options struct {
 
 // Attempt outcomes passed to Options.OnAttempt.
 const (
-	OutcomeDelivered = "delivered"
-	OutcomeRetry     = "retry"
-	OutcomeFailed    = "failed"
+	OutcomeDelivered = "delivered" // a 2xx arrived in time
+	OutcomeRetry     = "retry"     // it failed and another attempt is scheduled
+	OutcomeFailed    = "failed"    // it failed for good (or manual retry only)
 )
 
 // Worker sends the outbox's pending deliveries. Create it with New, start it

@@ -150,8 +150,8 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool, what func() s
 	}
 }
 
-// start runs a worker over st until the test ends (or stop is called). The
-// client allows private networks unless opts says otherwise via guarded.
+// start runs a worker with opts over st, woken by the store's outbox hook,
+// until the test ends or stop is called.
 func start(t *testing.T, st *store.Store, opts delivery.Options) (w *delivery.Worker, stop func()) {
 	t.Helper()
 	if opts.Logger == nil {

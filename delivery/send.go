@@ -22,11 +22,11 @@ import (
 
 // Request headers of every delivery (API.md §3.6).
 const (
-	HeaderDelivery  = "X-Parley-Delivery"
-	HeaderTimestamp = "X-Parley-Timestamp"
-	HeaderSignature = "X-Parley-Signature"
-	HeaderLeavo     = "X-Leavo-Signature"
-	UserAgent       = "Parley-Webhooks/1"
+	HeaderDelivery  = "X-Parley-Delivery"  // the delivery id, stable across retries: receivers dedupe on it
+	HeaderTimestamp = "X-Parley-Timestamp" // unix seconds of this attempt, covered by HeaderSignature
+	HeaderSignature = "X-Parley-Signature" // Sign(secret, timestamp, body)
+	HeaderLeavo     = "X-Leavo-Signature"  // SignLeavo(secret, body), for Leavo clients
+	UserAgent       = "Parley-Webhooks/1"  // the User-Agent of every delivery
 )
 
 const (

@@ -26,7 +26,7 @@ type Delivery struct {
 	Kind           string  `json:"kind"`
 	WebhookID      *string `json:"webhook_id,omitempty"`
 	URL            string  `json:"url"`
-	Destination    string  `json:"-"`
+	Destination    string  `json:"-"` // the queue: tenant id, a space, Destination(URL)
 	Event          string  `json:"event"`
 	Payload        []byte  `json:"-"`
 	Status         string  `json:"status"`
@@ -37,7 +37,9 @@ type Delivery struct {
 	CreatedAt      Time    `json:"created_at"`
 }
 
-// Destination is the queue a URL's deliveries share: scheme, host and port.
+// Destination is the queue a URL's deliveries share: scheme, host and port
+// (API.md §3.6). Queues are kept per tenant on top of that (see enqueue), so
+// that one tenant's failing hook on a shared host never holds another's.
 func Destination(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -82,7 +84,7 @@ func (w *wtx) enqueue(ctx context.Context, kind, webhookID, target, event string
 	id := NewID()
 	if _, err := w.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, kind, webhook_id, url, destination, event, payload,
 next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, w.tenant, kind, nullStr(&webhookID), target,
-		Destination(target), event, string(body), w.now, w.now); err != nil {
+		w.tenant+" "+Destination(target), event, string(body), w.now, w.now); err != nil {
 		return "", mapErr("enqueue delivery", err)
 	}
 	w.outbox = true

@@ -141,7 +141,8 @@ RETURNING `+webhookColumns, randomToken("whsec_"), w.now, t.id, id))
 	return h, err
 }
 
-// DeleteWebhook removes a webhook; its pending deliveries are still sent.
+// DeleteWebhook removes a webhook. Its pending deliveries fail at once (with
+// the secret gone they could only go out unsigned) and stay listed.
 func (t *Tenant) DeleteWebhook(ctx context.Context, id string) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
 		res, err := w.ExecContext(ctx, `DELETE FROM webhooks WHERE tenant_id = ? AND id = ?`, t.id, id)
@@ -151,7 +152,9 @@ func (t *Tenant) DeleteWebhook(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("store: delete webhook %s: %w", id, ErrNotFound)
 		}
-		return nil
+		_, err = w.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted'
+WHERE tenant_id = ? AND webhook_id = ? AND status = 'pending'`, t.id, id)
+		return mapErr("fail deliveries of deleted webhook", err)
 	})
 }
 

@@ -2,43 +2,110 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/debounce"
+	"github.com/parley-dev/parley/delivery"
+	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/store/storetest"
+	"github.com/parley-dev/parley/stream"
 	"github.com/parley-dev/parley/web"
 )
 
-// env is one running server over a real store, with a tenant and its key.
+// env is one running server over a real store, with a tenant and its key:
+// the real broker, turn pipeline and debounce scheduler, wired as main does.
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	store  *store.Store
-	tenant *store.Tenant
-	key    string
-	logs   *lockedWriter // everything the server logged, at debug level and up
+	t        *testing.T
+	srv      *httptest.Server
+	store    *store.Store
+	tenant   *store.Tenant
+	key      string
+	logs     *lockedWriter // everything the server logged, at debug level and up
+	broker   *stream.Broker
+	pipeline *ai.Pipeline
+}
+
+// envOpts changes what newEnvWith builds.
+type envOpts struct {
+	Provider ai.Provider // nil: the builtin provider with its defaults
+	// GuardPrivate turns the SSRF guard on for media fetches and URLs
+	// (tests serve media from loopback, so it is off by default).
+	GuardPrivate bool
+	Stream       stream.Options
+	// DeliverySchedule is the outbox retry schedule (nil: 1m,5m,30m).
+	DeliverySchedule []time.Duration
+	Mutate           []func(*web.Config)
 }
 
 // newEnv starts the real echo server through httptest with the default
 // config; mutate lets a test change it first.
 func newEnv(t *testing.T, mutate ...func(*web.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, envOpts{Mutate: mutate})
+}
+
+// newEnvWith is newEnv with a choice of provider, guard and stream options.
+func newEnvWith(t *testing.T, o envOpts) *env {
+	t.Helper()
 	st := storetest.New(t)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	cfg := web.Config{MaxBodyBytes: 1 << 20, RateLimitPerMinute: 0,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	for _, m := range mutate {
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.Stream.Logger == nil {
+		o.Stream.Logger = log
+	}
+	broker := stream.New(st, o.Stream)
+	st.OnEvents(broker.Publish)
+	provider := o.Provider
+	if provider == nil {
+		b, err := ai.NewBuiltin(ai.BuiltinConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		provider = b
+	}
+	client := netguard.NewClient(netguard.Options{AllowPrivate: !o.GuardPrivate, Timeout: 10 * time.Second})
+	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
+		return netguard.Fetch(ctx, client, url, 16<<20)
+	}
+	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log})
+	sched := debounce.New(nil, pipeline.Fire)
+	sched.Start()
+	if err := pipeline.StartDebounce(context.Background(), sched); err != nil {
+		t.Fatal(err)
+	}
+	worker := delivery.New(st, delivery.Options{AllowPrivate: !o.GuardPrivate, Timeout: 5 * time.Second,
+		Schedule: o.DeliverySchedule, Logger: log})
+	st.OnOutbox(worker.Notify)
+	wctx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan struct{})
+	go func() { defer close(workerDone); worker.Run(wctx) }()
+	cfg := web.Config{MaxBodyBytes: 1 << 20, RateLimitPerMinute: 0, Logger: log,
+		AllowPrivateNetworks: !o.GuardPrivate, Broker: broker, Pipeline: pipeline}
+	for _, m := range o.Mutate {
 		m(&cfg)
 	}
-	srv := httptest.NewServer(web.New(cfg, st))
-	t.Cleanup(srv.Close)
+	srv := httptest.NewUnstartedServer(web.New(cfg, st))
+	srv.Config.RegisterOnShutdown(func() { broker.Shutdown(context.Background()) })
+	srv.Start()
+	t.Cleanup(func() {
+		broker.Shutdown(context.Background())
+		srv.Close()
+		sched.Close()
+		pipeline.StopDebounce()
+		stopWorker()
+		<-workerDone
+	})
 	ten, key := storetest.Tenant(t, st, "acme")
-	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs}
+	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline}
 }
 
 // response is a finished request: status, headers and the body read whole.

@@ -131,6 +131,15 @@ func (s *Server) routes(e *echo.Echo) {
 	api.POST("/backend/messages/media", s.sendMedia)
 	api.PUT("/backend/messages/:id/status", s.setMessageStatus)
 
+	api.GET("/backend/webhooks", s.listWebhooks)
+	api.POST("/backend/webhooks", s.createWebhook)
+	api.GET("/backend/webhooks/:id", s.getWebhook)
+	api.PUT("/backend/webhooks/:id", s.updateWebhook)
+	api.DELETE("/backend/webhooks/:id", s.deleteWebhook)
+	api.POST("/backend/webhooks/:id/regenerate-secret", s.regenerateWebhookSecret)
+	api.GET("/backend/deliveries", s.listDeliveries)
+	api.POST("/backend/deliveries/:id/retry", s.retryDelivery)
+
 	api.GET("/bot", s.listBots)
 	api.GET("/bot/presentation/:botId", s.botPresentation)
 	api.GET("/conversation", s.listAgentConversations)
