@@ -118,7 +118,9 @@ AND (? = '' OR conversation_id = ?) AND (? = '' OR lead_id = ?) AND (? = '' OR c
 ORDER BY seq LIMIT ?`
 
 // EventsAfter returns up to limit stored events with after < seq <= upTo that
-// match f, in order. Types are filtered in Go (few types, no index needed).
+// match f's conversation, lead and channel, in order. f.Types is not applied
+// here (few types, no index needed): callers filter with f.Match, and page on
+// the raw row count.
 func (t *Tenant) EventsAfter(ctx context.Context, after, upTo int64, f EventFilter, limit int) ([]Event, error) {
 	rows, err := t.s.query(ctx, eventsAfterSQL, t.id, after, upTo,
 		f.ConversationID, f.ConversationID, f.LeadID, f.LeadID, f.ChannelID, f.ChannelID, limit)

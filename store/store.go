@@ -102,6 +102,9 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// Now is the store's clock (the one that stamps created_at).
+func (s *Store) Now() time.Time { return s.now() }
+
 // Close closes both pools.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
@@ -115,7 +118,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // OnEvents sets the function that receives every stored event right after its
 // transaction commits, in commit order. It must not block; call it before the
-// store is shared.
+// store is shared. The slice is the sink's to keep: the store never reuses it.
 func (s *Store) OnEvents(fn func([]Event)) { s.sink = fn }
 
 // Tenant returns the handle through which every tenant-scoped method is called.

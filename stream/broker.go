@@ -272,11 +272,11 @@ func (b *Broker) Evictions() int64 { return b.evictions.Load() }
 // RunPruner deletes events older than Retention every min(Retention/2, 1m),
 // starting at once, until ctx ends.
 func (b *Broker) RunPruner(ctx context.Context) {
-	every := min(b.opts.Retention/2, maxPruneEvery)
+	every := max(min(b.opts.Retention/2, maxPruneEvery), time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := b.st.PruneEvents(ctx, time.Now().Add(-b.opts.Retention))
+		n, err := b.st.PruneEvents(ctx, b.st.Now().Add(-b.opts.Retention))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			b.log.Error("stream: prune events", "err", err)
@@ -294,7 +294,8 @@ func (b *Broker) RunPruner(ctx context.Context) {
 // Shutdown ends every open stream and makes new ones fail with ErrClosed, so
 // that http.Server.Shutdown can return. Streams blocked writing to a client
 // that does not read are cut after a short grace. It waits for the streams'
-// goroutines until ctx ends; calling it again does nothing.
+// goroutines until ctx ends (returning ctx's error if they outlive it);
+// calling it again only waits again.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	_, err := b.shutdown(ctx)
 	return err

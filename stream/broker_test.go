@@ -183,8 +183,12 @@ func firstDiff(a, b []int64) int {
 	return min(len(a), len(b))
 }
 
-// stall opens a raw stream connection that never reads, with a tiny receive
-// buffer, so that the server's writes to it block quickly.
+// stall opens a raw stream connection that never reads. With the server's
+// send buffers made small (newEnv's smallBufs) and the client's receive
+// window at its initial size, the server's writes block after about 80 KB.
+// (Shrinking the receive buffer after connect would make the kernel drop
+// segments already in the advertised window, and retransmission backoff
+// would then delay the connection's end by seconds.)
 func stall(t *testing.T, e *env) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
@@ -192,7 +196,6 @@ func stall(t *testing.T, e *env) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 	req, _ := http.NewRequest(http.MethodGet, e.streamURL(e.ten.ID()), nil)
 	if err := req.Write(conn); err != nil {
 		t.Fatal(err)
@@ -242,7 +245,7 @@ func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
 	})
 	t.Logf("cut after %v", time.Since(start))
 	// Its connection ends: reading it through reaches EOF or a reset.
-	stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
+	stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 64<<10)
 	for {
 		if _, err := stalled.Read(buf); err != nil {
