@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parley-dev/parley/metrics"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/web"
 )
@@ -70,15 +71,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	return 0
 }
 
-func openStore(ctx context.Context, cfg Config) (*store.Store, error) {
-	return store.Open(ctx, cfg.DB, schemaSQL, store.Options{})
+func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.Store, error) {
+	var o store.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	return store.Open(ctx, cfg.DB, schemaSQL, o)
 }
 
 // serve runs the HTTP server until ctx is cancelled (SIGTERM/SIGINT), then
 // drains in-flight requests within cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.Addr)) error {
 	log := newLogger(cfg, stderr)
-	st, err := openStore(ctx, cfg)
+	m := metrics.New()
+	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait})
 	if err != nil {
 		return err
 	}
@@ -86,13 +92,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	if err := bootstrap(ctx, st, cfg.BootstrapAPIKey, stderr); err != nil {
 		return err
 	}
-	p, err := start(ctx, cfg, st, log)
+	p, err := start(ctx, cfg, st, log, m)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
 	e := web.New(web.Config{MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute, Logger: log,
-		AllowPrivateNetworks: cfg.AllowPrivateNetworks, Broker: p.broker, Pipeline: p.pipeline}, st)
+		AllowPrivateNetworks: cfg.AllowPrivateNetworks, Broker: p.broker, Pipeline: p.pipeline,
+		Metrics: m, MetricsHandler: m.Handler()}, st)
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,

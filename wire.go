@@ -10,6 +10,7 @@ import (
 	"github.com/parley-dev/parley/ai"
 	"github.com/parley-dev/parley/debounce"
 	"github.com/parley-dev/parley/delivery"
+	"github.com/parley-dev/parley/metrics"
 	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/stream"
@@ -45,15 +46,19 @@ func buildProvider(cfg Config) (ai.Provider, error) {
 
 // start wires the broker, the pipeline, the debounce scheduler and the
 // background jobs to the store, and starts them.
-func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (*parts, error) {
+func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m *metrics.Metrics) (*parts, error) {
 	provider, err := buildProvider(cfg)
 	if err != nil {
 		return nil, err
 	}
+	provider = metrics.Provider{Provider: provider, M: m}
 	p := &parts{}
 	p.broker = stream.New(st, stream.Options{Heartbeat: cfg.SSEHeartbeat, MaxStreams: cfg.MaxStreams,
 		Retention: cfg.EventRetention, Logger: log})
-	st.OnEvents(p.broker.Publish)
+	st.OnEvents(func(evs []store.Event) {
+		m.EventsPublished(len(evs))
+		p.broker.Publish(evs)
+	})
 
 	media := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.MediaTimeout})
 	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
@@ -62,6 +67,7 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (
 	p.pipeline = ai.NewPipeline(st, provider, p.broker, fetch, ai.PipelineConfig{MaxPDFPages: cfg.MaxPDFPages,
 		MaxPDFChars: cfg.MaxPDFChars, Logger: log})
 	p.sched = debounce.New(nil, p.pipeline.Fire)
+	p.sched.OnFire = m.DebounceFired
 	p.sched.Start()
 	if err := p.pipeline.StartDebounce(ctx, p.sched); err != nil {
 		p.sched.Close()
@@ -74,8 +80,10 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (
 		return nil, fmt.Errorf("config: PARLEY_DELIVERY_RETRY_SCHEDULE: %w", err)
 	}
 	p.worker = delivery.New(st, delivery.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.DeliveryTimeout,
-		Schedule: schedule, Logger: log})
+		Schedule: schedule, Logger: log, OnAttempt: m.DeliveryAttempt})
 	st.OnOutbox(p.worker.Notify)
+	m.Watch(metrics.Gauges{Subscribers: p.broker.Subscribers, Evictions: p.broker.Evictions,
+		BatchesPending: p.sched.Len, OutboxDepth: st.OutboxDepth})
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel

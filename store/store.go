@@ -42,13 +42,17 @@ type Store struct {
 	sink       func([]Event)
 	outboxHook func()
 
-	now func() time.Time
+	now       func() time.Time
+	writeWait func(time.Duration)
 }
 
 // Options tunes Open. The zero value is fine.
 type Options struct {
 	Readers int              // size of the read pool (DefaultReaders when 0)
 	Now     func() time.Time // clock, for tests
+	// WriteWait, when set, is told how long each write transaction waited
+	// for the single writer (the write queue, for metrics).
+	WriteWait func(time.Duration)
 }
 
 // Open opens (creating if needed) the database at path, applies the schema or
@@ -81,7 +85,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &Store{w: w, r: r, now: opts.Now, sink: func([]Event) {}, outboxHook: func() {}}, nil
+	return &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {}}, nil
 }
 
 // dsn builds the connection string. busy_timeout comes first so that it is in
@@ -147,8 +151,12 @@ type wtx struct {
 // write runs fn in one write transaction for tenant and hands the events it
 // emitted to the sink after commit.
 func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	queued := time.Now()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.writeWait != nil {
+		s.writeWait(time.Since(queued))
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -35,6 +35,14 @@ type Config struct {
 	Broker *stream.Broker
 	// Pipeline runs AI turns; nil gets the builtin provider and a guarded fetcher.
 	Pipeline *ai.Pipeline
+	// Metrics, when set, is told about every request; MetricsHandler serves /metrics.
+	Metrics        RequestObserver
+	MetricsHandler http.Handler
+}
+
+// RequestObserver records finished requests (the metrics package implements it).
+type RequestObserver interface {
+	ObserveRequest(route, method string, status int, d time.Duration)
 }
 
 // Server holds the handlers' dependencies.
@@ -92,6 +100,9 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if s.cfg.MetricsHandler != nil {
+		e.GET("/metrics", echo.WrapHandler(s.cfg.MetricsHandler))
+	}
 
 	api := e.Group("", s.authenticate(false))
 	sse := e.Group("", s.authenticate(true))
@@ -174,9 +185,13 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err) // render now so that the logged status is the one sent
 		}
+		took := time.Since(start)
 		s.log.Info("request", "method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path,
-			"status", c.Response().Status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"status", c.Response().Status, "duration_ms", float64(took.Microseconds())/1000,
 			"request_id", requestID(c))
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.ObserveRequest(c.Path(), c.Request().Method, c.Response().Status, took)
+		}
 		return nil
 	}
 }

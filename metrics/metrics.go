@@ -1,0 +1,137 @@
+// Package metrics owns Parley's Prometheus instruments. It is a package of its
+// own because every other part reports into it (HTTP, streams, debounce,
+// delivery, the AI provider, the store) while none of them should import
+// Prometheus: each takes a plain func or a small interface, and main connects
+// them to the instruments here.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every instrument and the registry they live in.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	eventsPublished prometheus.Counter
+	fireLateness    prometheus.Histogram
+	deliveries      *prometheus.CounterVec
+	deliveryTime    *prometheus.HistogramVec
+	providerCalls   *prometheus.CounterVec
+	providerTime    *prometheus.HistogramVec
+	writeWait       prometheus.Histogram
+}
+
+// latencyBuckets span a cached read (~100 µs) to a slow AI turn (~30 s).
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// New registers every instrument, with the Go runtime and process collectors
+// renamed parley_go_* and parley_process_* (API.md §6: every series is
+// prefixed parley_).
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	prometheus.WrapRegistererWithPrefix("parley_", m.reg).MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_http_requests_total",
+		Help: "HTTP requests by route pattern, method and status code."}, []string{"route", "method", "code"})
+	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_http_request_duration_seconds",
+		Help: "HTTP request latency by route pattern and method (streams: their whole life).", Buckets: latencyBuckets},
+		[]string{"route", "method"})
+	m.eventsPublished = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_events_published_total",
+		Help: "Stored events handed to the stream broker."})
+	m.fireLateness = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_debounce_fire_lateness_seconds",
+		Help: "How late debounce batches fired after their deadline.", Buckets: latencyBuckets})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_deliveries_total",
+		Help: "Postback and webhook attempts by kind and outcome (delivered, retry, failed)."}, []string{"kind", "outcome"})
+	m.deliveryTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_delivery_attempt_duration_seconds",
+		Help: "Duration of delivery attempts by kind.", Buckets: latencyBuckets}, []string{"kind"})
+	m.providerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_ai_provider_calls_total",
+		Help: "AI provider calls by operation and outcome (ok, error)."}, []string{"op", "outcome"})
+	m.providerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_ai_provider_duration_seconds",
+		Help: "AI provider call latency by operation.", Buckets: latencyBuckets}, []string{"op"})
+	m.writeWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_store_write_wait_seconds",
+		Help: "Time a write transaction waited for SQLite's single writer.", Buckets: latencyBuckets})
+	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
+		m.providerCalls, m.providerTime, m.writeWait)
+	return m
+}
+
+// Handler serves the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest records one HTTP request.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched" // 404s of unknown paths: never a label per path
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requestDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// EventsPublished counts events handed to the broker.
+func (m *Metrics) EventsPublished(n int) { m.eventsPublished.Add(float64(n)) }
+
+// DebounceFired records how late a batch fired (the scheduler's OnFire hook).
+func (m *Metrics) DebounceFired(_ string, lateness time.Duration) {
+	m.fireLateness.Observe(lateness.Seconds())
+}
+
+// DeliveryAttempt records a delivery attempt (the worker's OnAttempt hook).
+func (m *Metrics) DeliveryAttempt(kind, outcome string, d time.Duration) {
+	m.deliveries.WithLabelValues(kind, outcome).Inc()
+	m.deliveryTime.WithLabelValues(kind).Observe(d.Seconds())
+}
+
+// ProviderCall records one call to the AI provider.
+func (m *Metrics) ProviderCall(op string, err error, d time.Duration) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.providerCalls.WithLabelValues(op, outcome).Inc()
+	m.providerTime.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// WriteWait records how long a write waited for the writer connection.
+func (m *Metrics) WriteWait(d time.Duration) { m.writeWait.Observe(d.Seconds()) }
+
+// Gauges are read at scrape time from the parts that know them.
+type Gauges struct {
+	Subscribers    func() int                             // open SSE streams
+	Evictions      func() int64                           // slow subscribers disconnected
+	BatchesPending func() int                             // debounce batches waiting
+	OutboxDepth    func(ctx context.Context) (int, error) // deliveries pending
+}
+
+// Watch registers the scrape-time gauges.
+func (m *Metrics) Watch(g Gauges) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_sse_subscribers", Help: "Open SSE streams."},
+			func() float64 { return float64(g.Subscribers()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_sse_evictions_total",
+			Help: "SSE subscribers disconnected for being too slow."}, func() float64 { return float64(g.Evictions()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_debounce_batches_pending",
+			Help: "Debounce batches waiting for their deadline."}, func() float64 { return float64(g.BatchesPending()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_outbox_pending",
+			Help: "Postbacks and webhooks waiting to be delivered."}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := g.OutboxDepth(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
+	)
+}

@@ -1,0 +1,84 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/metrics"
+)
+
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+type failing struct{ ai.Provider }
+
+func (failing) Complete(context.Context, ai.Request) (string, error) { return "", errors.New("down") }
+
+func TestInstrumentsAreExposed(t *testing.T) {
+	m := metrics.New()
+	m.ObserveRequest("/backend/leads/:id", "GET", 404, 3*time.Millisecond)
+	m.ObserveRequest("", "GET", 404, time.Millisecond)
+	m.EventsPublished(3)
+	m.DebounceFired("k", 2*time.Millisecond)
+	m.DeliveryAttempt("webhook", "retry", 40*time.Millisecond)
+	m.WriteWait(time.Millisecond)
+	b, _ := ai.NewBuiltin(ai.BuiltinConfig{})
+	p := metrics.Provider{Provider: b, M: m}
+	if _, err := p.Complete(context.Background(), ai.Request{UserText: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (metrics.Provider{Provider: failing{b}, M: m}).Complete(context.Background(), ai.Request{}); err == nil {
+		t.Fatal("the wrapper swallowed the provider's error")
+	}
+	m.Watch(metrics.Gauges{Subscribers: func() int { return 7 }, Evictions: func() int64 { return 2 },
+		BatchesPending: func() int { return 5 }, OutboxDepth: func(context.Context) (int, error) { return 11, nil }})
+
+	out := scrape(t, m)
+	for _, want := range []string{
+		`parley_http_requests_total{code="404",method="GET",route="/backend/leads/:id"} 1`,
+		`parley_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`parley_http_request_duration_seconds_count{method="GET",route="/backend/leads/:id"} 1`,
+		`parley_events_published_total 3`,
+		`parley_debounce_fire_lateness_seconds_count 1`,
+		`parley_deliveries_total{kind="webhook",outcome="retry"} 1`,
+		`parley_delivery_attempt_duration_seconds_count{kind="webhook"} 1`,
+		`parley_ai_provider_calls_total{op="complete",outcome="ok"} 1`,
+		`parley_ai_provider_calls_total{op="complete",outcome="error"} 1`,
+		`parley_ai_provider_duration_seconds_count{op="complete"} 2`,
+		`parley_store_write_wait_seconds_count 1`,
+		`parley_sse_subscribers 7`,
+		`parley_sse_evictions_total 2`,
+		`parley_debounce_batches_pending 5`,
+		`parley_outbox_pending 11`,
+		`parley_go_goroutines`,
+		`parley_process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(out, want+"\n") && !strings.Contains(out, want+" ") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "# HELP ") {
+			name := strings.Fields(line)[2]
+			if !strings.HasPrefix(name, "parley_") {
+				t.Errorf("series %s is not prefixed parley_", name)
+			}
+		}
+	}
+}
