@@ -23,6 +23,7 @@ type Scheduler interface {
 const (
 	maxConcurrentFires = 32
 	providerRetryDelay = 30 * time.Second
+	storeRetryDelay    = 2 * time.Second // a transient store failure (disk full, busy)
 )
 
 // Queued is the body of a debounced POST /ai/process answer (202).
@@ -97,7 +98,7 @@ func (p *Pipeline) Enqueue(ctx context.Context, ten *store.Tenant, in Inbound, p
 	if err != nil {
 		return Queued{}, err
 	}
-	return v.(Queued), nil
+	return asQueued(v), nil // a sync request in flight may have shared its Result
 }
 
 func (p *Pipeline) enqueue(ctx context.Context, ten *store.Tenant, in Inbound, postbackURL, key string) (Queued, error) {
@@ -180,16 +181,29 @@ func (p *Pipeline) Fire(key string) {
 // the draft meanwhile.
 func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversationID string) {
 	log := p.log.With("tenant_id", ten.ID(), "conversation_id", conversationID)
-	b, found, err := ten.Batch(ctx, conversationID)
-	if err != nil || !found {
-		if err != nil && ctx.Err() == nil {
-			log.Error("read debounce batch", "err", err)
+	// retryLater keeps an owed answer owed: after any failure the batch, still
+	// stored, is tried again instead of waiting for the next restart.
+	retryLater := func(what string, err error, after time.Duration) {
+		if ctx.Err() != nil {
+			return
 		}
+		log.Error(what+"; retrying the batch later", "err", err, "after", after)
+		p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), time.Now().Add(after))
+	}
+	b, found, err := ten.Batch(ctx, conversationID)
+	if err != nil {
+		retryLater("read debounce batch", err, storeRetryDelay)
+		return
+	}
+	if !found {
 		return
 	}
 	unlock := p.threads.Lock(ten.ID() + "|" + b.LeadID + "|" + b.ChannelID)
 	defer unlock()
-	if b, found, err = ten.Batch(ctx, conversationID); err != nil || !found {
+	if b, found, err = ten.Batch(ctx, conversationID); err != nil {
+		retryLater("read debounce batch", err, storeRetryDelay)
+		return
+	} else if !found {
 		return
 	}
 	if !b.Due(time.Now()) { // moved later while this fire waited
@@ -197,19 +211,24 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 		return
 	}
 	conv, err := ten.Conversation(ctx, conversationID)
-	if err != nil {
-		log.Error("read conversation of a batch", "err", err)
+	if errors.Is(err, store.ErrNotFound) { // deleted with its lead
+		if err := ten.DropBatch(ctx, conversationID); err != nil {
+			retryLater("drop batch", err, storeRetryDelay)
+		}
+		return
+	} else if err != nil {
+		retryLater("read conversation of a batch", err, storeRetryDelay)
 		return
 	}
 	if !conv.IsAIActive { // a human took over: no AI call, no postback
 		if err := ten.DropBatch(ctx, conversationID); err != nil {
-			log.Error("drop batch", "err", err)
+			retryLater("drop batch", err, storeRetryDelay)
 		}
 		return
 	}
 	msgs, err := ten.MessagesByID(ctx, b.MessageIDs)
 	if err != nil {
-		log.Error("read batch messages", "err", err)
+		retryLater("read batch messages", err, storeRetryDelay)
 		return
 	}
 	images := map[string][]Image{}
@@ -222,22 +241,19 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	}
 	req, err := p.Request(ctx, ten, conv, msgs, images)
 	if err != nil {
-		log.Error("build request for batch", "err", err)
+		retryLater("build request for batch", err, storeRetryDelay)
 		return
 	}
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, err := p.provider.Complete(ctx, req)
 	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("provider failed for a batch; retrying later", "err", err)
-			p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), time.Now().Add(providerRetryDelay))
-		}
+		retryLater("provider failed for a batch", err, providerRetryDelay)
 		return
 	}
 	if _, err := ten.CompleteBatch(ctx, b, text); errors.Is(err, store.ErrSuperseded) {
 		log.Debug("draft dropped: a newer message arrived while composing")
-	} else if err != nil && ctx.Err() == nil {
-		log.Error("store batch answer", "err", err)
+	} else if err != nil {
+		retryLater("store batch answer", err, storeRetryDelay)
 	}
 }

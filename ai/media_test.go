@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
@@ -133,6 +134,63 @@ func TestExtractPDFTextGarbage(t *testing.T) {
 			_, _, err := ExtractPDFText(data, 10, 1000)
 			if !errors.Is(err, ErrBadPDF) {
 				t.Fatalf("error = %v, want ErrBadPDF", err)
+			}
+		})
+	}
+}
+
+// rawPDF assembles a PDF from numbered object bodies (object i+1 is
+// objs[i]) with a correct cross-reference table.
+func rawPDF(objs ...string) []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	offsets := make([]int, len(objs))
+	for i, o := range objs {
+		offsets[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, off := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", off)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	return b.Bytes()
+}
+
+func TestExtractPDFTextHostileTrees(t *testing.T) {
+	content := "BT /F1 12 Tf 72 712 Td (Hello from a hand made PDF) Tj ET"
+	page := "<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+	font := "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+	stream := fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content)
+	cases := map[string]struct {
+		doc  []byte
+		want string
+	}{
+		"plain": {rawPDF("<< /Type /Catalog /Pages 2 0 R >>",
+			"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page, stream, font), "Hello from a hand made PDF"},
+		// A page tree that contains itself: the library's own Page(n) loops forever on it.
+		"self cycle": {rawPDF("<< /Type /Catalog /Pages 2 0 R >>",
+			"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 5 >>", page, stream, font), "Hello from a hand made PDF"},
+		"huge count": {rawPDF("<< /Type /Catalog /Pages 2 0 R >>",
+			"<< /Type /Pages /Kids [3 0 R 3 0 R 3 0 R] /Count 2000000000 >>", page, stream, font), "Hello from a hand made PDF"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan struct{})
+			var text string
+			var err error
+			go func() {
+				defer close(done)
+				text, _, err = ExtractPDFText(c.doc, 3, 1000)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("ExtractPDFText did not return")
+			}
+			if err != nil || !strings.Contains(text, c.want) {
+				t.Fatalf("got %q, %v; want %q", text, err, c.want)
 			}
 		})
 	}

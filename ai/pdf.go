@@ -89,15 +89,19 @@ func ExtractPDFText(data []byte, maxPages, maxChars int) (text string, truncated
 // pageLeaves walks the page tree depth first and returns up to limit page
 // objects in document order, and whether more pages exist. The walk is
 // bounded in depth and in nodes visited, so a malicious cyclic tree cannot
-// make it loop (the library's own Page(n) lookup has no such bound).
+// make it loop (the library's own Page(n) lookup has no such bound); such a
+// tree may yield the same page more than once, which is harmless.
 func pageLeaves(root pdf.Value, limit int) (pages []pdf.Value, more bool) {
 	const maxDepth = 32
 	budget := 4*limit + 1024
 	var walk func(v pdf.Value, depth int) bool // false = stop
 	walk = func(v pdf.Value, depth int) bool {
 		budget--
-		if budget < 0 || depth > maxDepth {
+		if budget < 0 {
 			return false
+		}
+		if depth > maxDepth {
+			return true // too deep (a cycle?): skip this branch
 		}
 		kids := v.Key("Kids")
 		if v.Key("Type").Name() == "Pages" || kids.Kind() == pdf.Array {

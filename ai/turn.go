@@ -99,7 +99,32 @@ func (p *Pipeline) Process(ctx context.Context, ten *store.Tenant, in Inbound) (
 	if err != nil {
 		return Result{}, err
 	}
-	return v.(Result), nil
+	return asResult(v, in.LeadID), nil
+}
+
+// asResult is the answer shared by a flight of duplicates as a sync Result.
+// Sync and debounced requests share one flight per key, so a sync duplicate
+// of a debounced request in flight receives its Queued: it gets the same
+// message back, unanswered.
+func asResult(v any, leadID string) Result {
+	switch r := v.(type) {
+	case Result:
+		return r
+	case Queued:
+		return Result{Success: r.Success, ConversationID: r.ConversationID, LeadID: leadID, MessageID: r.MessageID, Skipped: r.Skipped}
+	}
+	panic(fmt.Sprintf("ai: unexpected shared result %T", v))
+}
+
+// asQueued is asResult for a debounced duplicate of a sync request in flight.
+func asQueued(v any) Queued {
+	switch r := v.(type) {
+	case Queued:
+		return r
+	case Result:
+		return Queued{Success: r.Success, ConversationID: r.ConversationID, MessageID: r.MessageID, Skipped: r.Skipped}
+	}
+	panic(fmt.Sprintf("ai: unexpected shared result %T", v))
 }
 
 func (p *Pipeline) processKeyed(ctx context.Context, ten *store.Tenant, in Inbound, key string) (Result, error) {
@@ -111,6 +136,13 @@ func (p *Pipeline) processKeyed(ctx context.Context, ten *store.Tenant, in Inbou
 		var res Result
 		if err := json.Unmarshal(rec.Response, &res); err != nil {
 			return Result{}, fmt.Errorf("ai: decode remembered response: %w", err)
+		}
+		if res.LeadID == "" { // remembered from a debounced request (its body has no lead_id)
+			m, err := ten.Message(ctx, rec.MessageID)
+			if err != nil {
+				return Result{}, err
+			}
+			res.LeadID = m.LeadID
 		}
 		return res, nil
 	}
@@ -154,11 +186,24 @@ func (p *Pipeline) process(ctx context.Context, ten *store.Tenant, in Inbound, k
 	case !conv.IsAIActive:
 		res.Skipped = SkippedAIPaused
 	default:
-		answer, err := p.Answer(ctx, ten, conv, []store.Message{msg}, map[string][]Image{msg.ID: images})
+		// The answer and the request's idempotency record are stored in one
+		// transaction: a retry after a crash finds the answer, never asks
+		// the AI twice.
+		var finish *store.Finish
+		if key != "" {
+			finish = &store.Finish{Key: key, Status: 200, Response: func(answer store.Message) []byte {
+				r := res
+				r.Response, r.ResponseMessageID = &answer.Content, &answer.ID
+				body, _ := json.Marshal(r)
+				return body
+			}}
+		}
+		answer, err := p.answer(ctx, ten, conv, []store.Message{msg}, map[string][]Image{msg.ID: images}, finish)
 		if err != nil {
 			return res, err
 		}
 		res.Response, res.ResponseMessageID = &answer.Content, &answer.ID
+		return res, nil
 	}
 	if key != "" {
 		body, _ := json.Marshal(res)
@@ -181,6 +226,10 @@ func inboundStatus(role string) string {
 // first) and stores the answer; typing brackets the provider call and the
 // store write.
 func (p *Pipeline) Answer(ctx context.Context, ten *store.Tenant, conv store.Conversation, batch []store.Message, images map[string][]Image) (store.Message, error) {
+	return p.answer(ctx, ten, conv, batch, images, nil)
+}
+
+func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Conversation, batch []store.Message, images map[string][]Image, finish *store.Finish) (store.Message, error) {
 	req, err := p.Request(ctx, ten, conv, batch, images)
 	if err != nil {
 		return store.Message{}, err
@@ -192,7 +241,7 @@ func (p *Pipeline) Answer(ctx context.Context, ten *store.Tenant, conv store.Con
 		return store.Message{}, err
 	}
 	st, err := ten.AddMessage(ctx, store.MessageInput{ConversationID: conv.ID, LeadID: conv.LeadID,
-		Role: store.RoleAssistant, Content: text, MessageType: "text", Status: store.MsgSent, FromAI: true})
+		Role: store.RoleAssistant, Content: text, MessageType: "text", Status: store.MsgSent, FromAI: true, Finish: finish})
 	return st.Message, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -43,6 +44,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// sourcesOnce stats the module's sources once, from inside a test: go test
+// caches a result by what the test binary depends on and what it opened or
+// stat'ed while running, and the binary built in TestMain is neither. Without
+// this, a change to the server would replay a stale cached result.
+var sourcesOnce sync.Once
+
+func statSources() {
+	filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules"):
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".sql") ||
+			d.Name() == "go.mod" || d.Name() == "go.sum"):
+			os.Stat(path)
+		}
+		return nil
+	})
+}
+
 // testKey is registered through PARLEY_BOOTSTRAP_API_KEY.
 const testKey = "prl_crashtest_key_0123456789abcdef"
 
@@ -62,6 +84,7 @@ var listenRE = regexp.MustCompile(`addr=(\S+)`)
 // listens.
 func startParley(t *testing.T, db string, env ...string) *proc {
 	t.Helper()
+	sourcesOnce.Do(statSources)
 	cmd := exec.Command(binary)
 	cmd.Env = append(os.Environ(), "PARLEY_DB="+db, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+testKey,
 		"PARLEY_RATE_LIMIT_PER_MINUTE=0", "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=debug")
@@ -99,6 +122,12 @@ func startParley(t *testing.T, db string, env ...string) *proc {
 	case <-p.done:
 		t.Fatalf("parley exited before listening:\n%s", p.log())
 	case <-time.After(15 * time.Second):
+		// SIGQUIT makes the Go runtime print every goroutine: where it hangs.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
 		p.kill()
 		t.Fatalf("parley did not listen within 15 s:\n%s", p.log())
 	}

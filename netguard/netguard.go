@@ -14,9 +14,9 @@
 //
 // Errors are classified with three sentinels usable with [errors.Is]:
 // [ErrBlocked] (the guard refused the destination → 400 VALIDATION_ERROR
-// naming the field), [ErrTooLarge] (the body exceeded the size cap → 413 or
-// 400 depending on the route) and [ErrUpstream] (the remote side failed:
-// connection error, timeout or non-2xx status → 502 UPSTREAM_ERROR).
+// naming the field), [ErrTooLarge] (the body exceeded the caller's size
+// cap, e.g. PARLEY_MAX_MEDIA_BYTES) and [ErrUpstream] (the remote side
+// failed: connection error, timeout or non-2xx status → 502 UPSTREAM_ERROR).
 package netguard
 
 import (

@@ -71,15 +71,10 @@ func (w *wtx) flushEvents(ctx context.Context) error {
 		return mapErr("bump event seq", err)
 	}
 	first := last - int64(len(w.events)) + 1
-	stmt, err := w.PrepareContext(ctx, insertEventSQL)
-	if err != nil {
-		return fmt.Errorf("store: prepare event insert: %w", err)
-	}
-	defer stmt.Close()
 	for i := range w.events {
 		ev := &w.events[i]
 		ev.Seq = first + int64(i)
-		if _, err := stmt.ExecContext(ctx, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID,
+		if _, err := w.ExecContext(ctx, insertEventSQL, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID,
 			ev.ChannelID, string(ev.Payload), ev.CreatedAt); err != nil {
 			return fmt.Errorf("store: insert event: %w", err)
 		}

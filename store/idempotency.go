@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -36,21 +37,43 @@ WHERE tenant_id = ? AND key = ? AND created_at >= ?`, t.id, key, t.s.now().Add(-
 }
 
 // rememberKey records a request key for a message inside its transaction,
-// replacing an expired record of the same key.
+// replacing an expired record of the same key. A live record of the key
+// fails the write with ErrConflict, so that the message is never stored
+// twice for one key even if two requests with that key ever race past the
+// pipeline's in-process deduplication.
 func rememberKey(ctx context.Context, w *wtx, key, messageID string) error {
-	_, err := w.ExecContext(ctx, `INSERT INTO idempotency (tenant_id, key, message_id, created_at) VALUES (?, ?, ?, ?)
+	res, err := w.ExecContext(ctx, `INSERT INTO idempotency (tenant_id, key, message_id, created_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (tenant_id, key) DO UPDATE SET message_id = excluded.message_id, status_code = NULL, response = NULL,
-created_at = excluded.created_at`, w.tenant, key, messageID, w.now)
-	return mapErr("remember idempotency key", err)
+created_at = excluded.created_at WHERE idempotency.created_at < ?`,
+		w.tenant, key, messageID, w.now, w.now-IdempotencyTTL.Milliseconds())
+	if err != nil {
+		return mapErr("remember idempotency key", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("store: idempotency key is in use by another request: %w", ErrConflict)
+	}
+	return nil
+}
+
+// Finish completes a keyed request in the transaction of the message that
+// answers it: Response builds the response from that stored message.
+type Finish struct {
+	Key      string
+	Status   int
+	Response func(answer Message) []byte
 }
 
 // FinishIdempotent stores the response of a keyed request.
 func (t *Tenant) FinishIdempotent(ctx context.Context, key string, status int, response []byte) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
-		_, err := w.ExecContext(ctx, `UPDATE idempotency SET status_code = ?, response = ? WHERE tenant_id = ? AND key = ?`,
-			status, string(response), t.id, key)
-		return mapErr("finish idempotency key", err)
+		return finishKey(ctx, w, key, status, response)
 	})
+}
+
+func finishKey(ctx context.Context, w *wtx, key string, status int, response []byte) error {
+	_, err := w.ExecContext(ctx, `UPDATE idempotency SET status_code = ?, response = ? WHERE tenant_id = ? AND key = ?`,
+		status, string(response), w.tenant, key)
+	return mapErr("finish idempotency key", err)
 }
 
 // PruneIdempotency forgets request keys older than the TTL.

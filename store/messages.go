@@ -58,6 +58,7 @@ type MessageInput struct {
 	IdempotencyKey string      // remembered with the message, in its transaction
 	FromAI         bool        // an AI answer: webhook ai.response instead of message.sent
 	Batch          *BatchInput // debounce: add the message to its conversation's batch
+	Finish         *Finish     // the keyed request this message answers
 }
 
 // Stored reports what AddMessage did.
@@ -117,6 +118,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+messageColumns,
 	}
 	if in.IdempotencyKey != "" {
 		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
+			return st, err
+		}
+	}
+	if in.Finish != nil {
+		if err := finishKey(ctx, w, in.Finish.Key, in.Finish.Status, in.Finish.Response(st.Message)); err != nil {
 			return st, err
 		}
 	}
@@ -315,4 +321,17 @@ func (t *Tenant) SetMessageStatus(ctx context.Context, id, status string) (Messa
 		}{m.ConversationID, m.LeadID, m.ID, status})
 	})
 	return m, err
+}
+
+// Import stores many messages in one transaction, each exactly as AddMessage
+// would (events included): for importing history, and for seeding benchmarks.
+func (t *Tenant) Import(ctx context.Context, ins []MessageInput) error {
+	return t.s.write(ctx, t.id, func(w *wtx) error {
+		for _, in := range ins {
+			if _, err := addMessage(ctx, w, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -31,18 +31,22 @@ func SchemaVersion() int { return len(steps) + 1 }
 // steps, schema.sql, then their afters. One transaction for the lot means a
 // failed or interrupted migration leaves the database exactly as it was.
 func migrate(ctx context.Context, db *sql.DB, schema string) error {
-	var version int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	if version > SchemaVersion() {
-		return fmt.Errorf("store: database schema version %d is newer than this binary's %d", version, SchemaVersion())
-	}
-	if version == 0 {
-		version = SchemaVersion() // fresh database: schema.sql is the whole story
-	}
-	pending := steps[version-1:]
+	// The version is read inside the write transaction (the writer begins
+	// IMMEDIATE): processes opening an old database at once (a server and a
+	// CLI command) take turns, and the later ones find the migration done
+	// instead of running its steps a second time.
 	return inTx(ctx, db, func(tx *sql.Tx) error {
+		var version int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		if version > SchemaVersion() {
+			return fmt.Errorf("store: database schema version %d is newer than this binary's %d", version, SchemaVersion())
+		}
+		if version == 0 {
+			version = SchemaVersion() // fresh database: schema.sql is the whole story
+		}
+		pending := steps[version-1:]
 		for i, s := range pending {
 			if s.before != nil {
 				if err := s.before(ctx, tx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/store/storetest"
@@ -110,3 +111,58 @@ func TestMigrationKeepsRows(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestConcurrentOpensMigrateOnce: a server and a CLI command opening an old
+// database at the same moment take turns; the second finds the migration
+// done instead of running its steps (backfills included) a second time. A
+// plain connection holds the write lock while both read the old version, so
+// that they really meet.
+func TestConcurrentOpensMigrateOnce(t *testing.T) {
+	snap, ok := snapshots(t)[1]
+	if !ok {
+		t.Fatal("testdata/schema_v1.sql is missing")
+	}
+	path := filepath.Join(t.TempDir(), "v1.db")
+	buildAt(t, path, snap, 1, v1Rows...)
+	blocker := rawDB(t, path)
+	ctx := context.Background()
+	conn, err := blocker.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA journal_mode = WAL", "BEGIN IMMEDIATE"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	const n = 3
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			st, err := store.Open(ctx, path, storetest.Schema(t), store.Options{})
+			if err == nil {
+				err = st.Close()
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // every opener has read user_version 1 and waits for the lock
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent open of an old database: %v", err)
+		}
+	}
+	if v := userVersion(t, path); v != store.SchemaVersion() {
+		t.Fatalf("user_version = %d, want %d", v, store.SchemaVersion())
+	}
+	diffSchemas(t, schemaOf(t, path), freshSchema(t))
+	st := storetest.Open(t, path)
+	msgs, err := st.Tenant("t1").ConversationMessages(ctx, "c1")
+	if err != nil || len(msgs) != 2 {
+		t.Errorf("messages after concurrent migrations = %d, %v; want the 2 old ones", len(msgs), err)
+	}
+}

@@ -36,14 +36,19 @@ type Store struct {
 	w *sql.DB // exactly one connection: all writes are serialised here
 	r *sql.DB // query_only connections for reads
 
-	// wmu serialises write transactions together with the hand-off of their
-	// events, so that subscribers see events in commit order.
-	wmu        sync.Mutex
+	// writes feed the writer goroutine (group commit, see writer.go), which
+	// also hands events to the sink in commit order.
+	writes     chan *writeReq
+	quit       chan struct{}
+	stopped    chan struct{}
+	closeOnce  sync.Once
 	sink       func([]Event)
 	outboxHook func()
 
 	now       func() time.Time
 	writeWait func(time.Duration)
+
+	wstmts, rstmts *stmtCache
 }
 
 // Options tunes Open. The zero value is fine.
@@ -85,7 +90,11 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {}}, nil
+	s := &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
+		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
+		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{})}
+	go s.writer()
+	return s, nil
 }
 
 // dsn builds the connection string. busy_timeout comes first so that it is in
@@ -109,8 +118,13 @@ func dsn(path string, readOnly bool) string {
 // Now is the store's clock (the one that stamps created_at).
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close closes both pools.
+// Close stops the writer (writes still queued fail with ErrClosed) and
+// closes both pools.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.stopped
+	s.wstmts.close()
+	s.rstmts.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -141,6 +155,7 @@ func (t *Tenant) ID() string { return t.id }
 // numbered and stored when it commits.
 type wtx struct {
 	*sql.Tx
+	stmts  *stmtCache
 	tenant string
 	now    int64
 	events []Event
@@ -148,47 +163,21 @@ type wtx struct {
 	hooks  []Webhook // the tenant's active webhooks, read once per transaction
 }
 
-// write runs fn in one write transaction for tenant and hands the events it
-// emitted to the sink after commit.
-func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
-	queued := time.Now()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.writeWait != nil {
-		s.writeWait(time.Since(queued))
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	w := &wtx{Tx: tx, tenant: tenant, now: s.now().UnixMilli()}
-	if err := fn(w); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := w.flushEvents(ctx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	if len(w.events) > 0 {
-		s.sink(w.events)
-	}
-	if w.outbox {
-		s.outboxHook()
-	}
-	return nil
-}
-
-// read runs a query on the reader pool.
+// query runs a read on the reader pool, prepared once (see stmtCache).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.r.QueryContext(ctx, q, args...)
+	st, err := s.rstmts.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.r.QueryRowContext(ctx, q, args...)
+	st, err := s.rstmts.get(ctx, q)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, q, args...) // Scan reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // mapErr turns driver errors into the store's sentinels.

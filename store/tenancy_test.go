@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/parley-dev/parley/store"
@@ -241,5 +243,39 @@ func TestKeys(t *testing.T) {
 	// A given (bootstrap) key cannot be registered twice.
 	if _, _, err := a.CreateKey(ctx, "dup", key); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("registering an existing key: err = %v, want ErrConflict", err)
+	}
+}
+
+// TestKeysNeverInClear: only the SHA-256 of a key is stored (API.md §1); the
+// prefix kept to tell keys apart must not give away a short key, as an
+// operator's PARLEY_BOOTSTRAP_API_KEY may be.
+func TestKeysNeverInClear(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keys.db")
+	st := storetest.Open(t, path)
+	for _, key := range []string{"short", "test-key", "0123456789", "prl_a-longer-operator-chosen-key-0123"} {
+		info, got, err := st.CreateTenant(ctx, "t-"+key, key)
+		if err != nil || got != key {
+			t.Fatalf("CreateTenant with key %q = %q, %v", key, got, err)
+		}
+		keys, err := st.Tenant(info.ID).ListKeys(ctx)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("ListKeys = %v, %v", keys, err)
+		}
+		if p := keys[0].Prefix; len(p) > len(key)/4 || !strings.HasPrefix(key, p) {
+			t.Errorf("key %q is listed with prefix %q: more than a quarter of it in clear", key, p)
+		}
+		if _, err := st.KeyByHash(ctx, store.HashKey(key)); err != nil {
+			t.Errorf("key %q not found by its hash: %v", key, err)
+		}
+		// No column of the row holds the key itself.
+		var row string
+		if err := rawDB(t, path).QueryRow(`SELECT id || '|' || name || '|' || prefix || '|' || hex(key_hash) FROM api_keys WHERE tenant_id = ?`,
+			info.ID).Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(row, key) {
+			t.Errorf("api_keys row %q holds the key %q in clear", row, key)
+		}
 	}
 }

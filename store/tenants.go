@@ -45,8 +45,14 @@ func HashKey(key string) []byte {
 	return h[:]
 }
 
-// keyPrefixLen is how much of a key is kept in clear to tell keys apart in a list.
+// keyPrefixLen is how much of a key is kept in clear to tell keys apart in a
+// list: "prl_" and 4 random characters of a generated key.
 const keyPrefixLen = 8
+
+// keyPrefix is the part of key kept in clear: keyPrefixLen characters, but
+// never more than a quarter of the key, so that a short operator-chosen key
+// (PARLEY_BOOTSTRAP_API_KEY) is not stored, nor listed, in clear.
+func keyPrefix(key string) string { return key[:min(keyPrefixLen, len(key)/4)] }
 
 // CountTenants reports how many tenants exist (0 means a fresh database).
 func (s *Store) CountTenants(ctx context.Context) (int, error) {
@@ -101,7 +107,7 @@ func (t *Tenant) Info(ctx context.Context) (TenantInfo, error) {
 func NewAPIKey() string { return randomToken("prl_") }
 
 func insertKey(ctx context.Context, w *wtx, tenantID, name, key string) (APIKey, error) {
-	k := APIKey{ID: NewID(), TenantID: tenantID, Name: name, Prefix: key[:min(keyPrefixLen, len(key))], CreatedAt: w.now}
+	k := APIKey{ID: NewID(), TenantID: tenantID, Name: name, Prefix: keyPrefix(key), CreatedAt: w.now}
 	_, err := w.ExecContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Name, HashKey(key), k.Prefix, k.CreatedAt)
 	return k, mapErr("insert api key", err)

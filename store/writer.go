@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Group commit. SQLite has one writer, and most of a small write's cost is
+// the commit: every page it dirtied (the message, its indexes, the events,
+// the search index, the conversation's indexes) is written to the WAL. So one
+// goroutine owns the writer connection and runs the write transactions queued
+// at the same moment inside one SQLite transaction, each in a SAVEPOINT of
+// its own so that one failing request rolls back alone. A burst of N
+// concurrent writes then pays for one commit; a lone write pays what it did
+// before.
+
+// maxGroup bounds how many queued writes share one commit, so that a huge
+// burst still commits (and answers) in steps.
+const maxGroup = 128
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = errors.New("store: closed")
+
+type writeReq struct {
+	ctx    context.Context
+	tenant string
+	fn     func(*wtx) error
+	queued time.Time
+	done   chan error
+	w      *wtx
+}
+
+// write runs fn as one atomic write for tenant, possibly sharing its SQLite
+// transaction with other writes queued at the same time, and hands the
+// events it emitted to the sink after the commit.
+func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	req := &writeReq{ctx: ctx, tenant: tenant, fn: fn, queued: time.Now(), done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-s.stopped:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// writer is the goroutine that owns the writer connection.
+func (s *Store) writer() {
+	defer close(s.stopped)
+	batch := make([]*writeReq, 0, maxGroup)
+	for {
+		select {
+		case <-s.quit:
+			return
+		case req := <-s.writes:
+			batch = append(batch[:0], req)
+		gather:
+			for len(batch) < maxGroup {
+				select {
+				case r := <-s.writes:
+					batch = append(batch, r)
+				default:
+					break gather
+				}
+			}
+			s.runGroup(batch)
+		}
+	}
+}
+
+// runGroup commits a group of writes together. If one of them fails, the
+// shared transaction is rolled back and each write runs again alone, so that
+// a failure only ever undoes its own request. (Savepoints per request would
+// do the same without the rerun, but SQLite's FTS5 flushes its pending index
+// at every savepoint, which costs more than the rare rerun.) Statements run
+// without the requests' cancellation: interrupting a write statement would
+// roll back the whole shared transaction, and a write that started finishes
+// in moments.
+func (s *Store) runGroup(batch []*writeReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		if s.writeWait != nil {
+			s.writeWait(time.Since(r.queued))
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := s.commit(live); err != nil && len(live) > 1 {
+		for _, r := range live {
+			s.finish([]*writeReq{r}, s.commit([]*writeReq{r}))
+		}
+		return
+	} else {
+		s.finish(live, err)
+	}
+}
+
+// commit runs the requests in one transaction and commits it; the first
+// error rolls everything back.
+func (s *Store) commit(reqs []*writeReq) error {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer s.wstmts.prepareWanted(ctx)
+	now := s.now().UnixMilli()
+	for _, r := range reqs {
+		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now}
+		err := r.fn(r.w)
+		if err == nil {
+			err = r.w.flushEvents(ctx)
+		}
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// finish answers the requests of a commit and, when it succeeded, hands
+// their events to the sink in order and wakes the outbox.
+func (s *Store) finish(reqs []*writeReq, err error) {
+	outbox := false
+	for _, r := range reqs {
+		if err == nil {
+			if len(r.w.events) > 0 {
+				s.sink(r.w.events)
+			}
+			outbox = outbox || r.w.outbox
+		}
+		r.done <- err
+	}
+	if outbox {
+		s.outboxHook()
+	}
+}
