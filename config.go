@@ -21,6 +21,7 @@ type Config struct {
 	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long SIGTERM waits for in-flight requests"`
+	CPUProfile         string        `envconfig:"CPU_PROFILE" desc:"write a Go CPU profile of the whole run to this file (for benchmarking)"`
 
 	EventRetention time.Duration `envconfig:"EVENT_RETENTION" default:"24h" desc:"how long stream events are kept for replay (Last-Event-ID)"`
 	SSEHeartbeat   time.Duration `envconfig:"SSE_HEARTBEAT" default:"30s" desc:"interval of heartbeat events on open streams"`

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -83,6 +84,16 @@ func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.S
 // drains in-flight requests within cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.Addr)) error {
 	log := newLogger(cfg, stderr)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("PARLEY_CPU_PROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("PARLEY_CPU_PROFILE: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	m := metrics.New()
 	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait})
 	if err != nil {

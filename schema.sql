@@ -211,14 +211,12 @@ CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(tenant_id, status,
 -- substring matches (like LIKE '%x%') from an index. conversation_search
 -- holds what identifies a conversation (its id, its lead's id, name, phone
 -- and email) and its meta values, kept current by the store in the write
--- transactions that change them; messages_search follows messages by trigger.
+-- transactions that change them; messages_search follows messages (see
+-- version 5 below for how new ones are indexed).
 CREATE VIRTUAL TABLE IF NOT EXISTS conversation_search USING fts5(
   ident, meta, content = '', contentless_delete = 1, tokenize = 'trigram remove_diacritics 1');
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(
   body, content = '', contentless_delete = 1, tokenize = 'trigram remove_diacritics 1');
-CREATE TRIGGER IF NOT EXISTS messages_search_insert AFTER INSERT ON messages BEGIN
-  INSERT INTO messages_search (rowid, body) VALUES (new.rowid, new.content || ' ' || coalesce(new.extracted_text, ''));
-END;
 CREATE TRIGGER IF NOT EXISTS messages_search_update AFTER UPDATE OF content, extracted_text ON messages BEGIN
   INSERT OR REPLACE INTO messages_search (rowid, body) VALUES (new.rowid, new.content || ' ' || coalesce(new.extracted_text, ''));
 END;
@@ -228,3 +226,15 @@ END;
 CREATE TRIGGER IF NOT EXISTS conversation_search_delete AFTER DELETE ON conversations BEGIN
   DELETE FROM conversation_search WHERE rowid = old.rowid;
 END;
+
+-- Version 5: new messages are indexed for search in batches, not by an insert
+-- trigger: FTS5 flushes its pending index at every statement that writes to
+-- it, which made each message insert write and merge index segments (a
+-- sixth of a send's CPU). search_state records how far the batches got;
+-- searches catch up first, so they never miss a stored message.
+DROP TRIGGER IF EXISTS messages_search_insert;
+CREATE TABLE IF NOT EXISTS search_state (
+  id                       INTEGER PRIMARY KEY CHECK (id = 1),
+  messages_indexed_through INTEGER NOT NULL -- messages.pk
+);
+INSERT OR IGNORE INTO search_state (id, messages_indexed_through) VALUES (1, 0);

@@ -63,6 +63,11 @@ type ConversationQuery struct {
 // (so that pages stay put while new conversations arrive), with the total
 // that match.
 func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) ([]AgentConversation, int, error) {
+	if q.Search != "" {
+		if err := t.s.catchUpSearch(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	where, args := `c.tenant_id = ?`, []any{t.id}
 	if q.From != nil {
 		where += ` AND c.created_at >= ?`

@@ -96,15 +96,11 @@ func (t *Tenant) AddMessage(ctx context.Context, in MessageInput) (Stored, error
 
 func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
 	var st Stored
-	leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
+	conv, leadCreated, err := resolveConversation(ctx, w, in)
 	if err != nil {
 		return st, err
 	}
 	st.LeadCreated = leadCreated
-	conv, err := resolveConversation(ctx, w, in)
-	if err != nil {
-		return st, err
-	}
 	if in.MessageType == "" {
 		in.MessageType = "text"
 	}
@@ -116,6 +112,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+messageColumns,
 	if err != nil {
 		return st, mapErr("insert message", err)
 	}
+	w.newMsg = true
 	if in.IdempotencyKey != "" {
 		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
 			return st, err
@@ -205,14 +202,15 @@ func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (bool, 
 }
 
 // resolveConversation finds the conversation a message belongs to, creating
-// the lead's active thread on first contact (API.md §3.2).
-func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversation, error) {
+// the lead's active thread on first contact (API.md §3.2), and the lead too
+// when in.CreateLead allows. The usual case, an existing thread, is one query.
+func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversation, bool, error) {
 	if in.ConversationID != "" {
 		c, err := getConversation(ctx, w, in.ConversationID)
 		if err == nil && c.LeadID != in.LeadID && in.LeadID != "" {
-			return c, fmt.Errorf("store: conversation %s belongs to another lead: %w", c.ID, ErrConflict)
+			return c, false, fmt.Errorf("store: conversation %s belongs to another lead: %w", c.ID, ErrConflict)
 		}
-		return c, err
+		return c, false, err
 	}
 	var assistantID, threadKey string
 	var channelID *string
@@ -220,31 +218,36 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 		var asst sql.NullString
 		err := w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, in.ChannelID).Scan(&asst)
 		if err == sql.ErrNoRows {
-			return Conversation{}, ErrUnknownChannel
+			return Conversation{}, false, ErrUnknownChannel
 		} else if err != nil {
-			return Conversation{}, mapErr("read channel", err)
+			return Conversation{}, false, mapErr("read channel", err)
 		}
 		assistantID, threadKey, channelID = asst.String, "c:"+in.ChannelID, &in.ChannelID
 	}
-	var id string
-	err := w.QueryRowContext(ctx, `SELECT id FROM conversations WHERE tenant_id = ? AND lead_id = ? AND status = 'active'
-AND thread_key = COALESCE(?, 'a:' || (SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1))`,
-		w.tenant, in.LeadID, nullStr(&threadKey), w.tenant).Scan(&id)
+	c, err := scanConversation(w.QueryRowContext(ctx, `SELECT `+conversationColumns+conversationFrom+`
+WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active'
+AND c.thread_key = COALESCE(?, 'a:' || (SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1))`,
+		w.tenant, in.LeadID, nullStr(&threadKey), w.tenant))
 	if err == nil {
-		return getConversation(ctx, w, id)
+		return c, false, nil
 	}
 	if err != sql.ErrNoRows {
-		return Conversation{}, mapErr("find conversation", err)
+		return Conversation{}, false, mapErr("find conversation", err)
+	}
+	leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
+	if err != nil {
+		return Conversation{}, false, err
 	}
 	if assistantID == "" {
 		if err := w.QueryRowContext(ctx, `SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&assistantID); err != nil {
-			return Conversation{}, mapErr("find default assistant", err)
+			return Conversation{}, false, mapErr("find default assistant", err)
 		}
 	}
 	if threadKey == "" {
 		threadKey = "a:" + assistantID
 	}
-	return insertConversation(ctx, w, in.LeadID, channelID, assistantID, threadKey, nil)
+	c, err = insertConversation(ctx, w, in.LeadID, channelID, assistantID, threadKey, nil)
+	return c, leadCreated, err
 }
 
 func insertConversation(ctx context.Context, w *wtx, leadID string, channelID *string, assistantID, threadKey string, meta Meta) (Conversation, error) {

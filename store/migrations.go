@@ -21,6 +21,7 @@ var steps = []step{
 	{},                      // 2: idempotency table
 	{},                      // 3: batches, webhooks, deliveries
 	{after: backfillSearch}, // 4: full-text search of conversations and messages
+	{after: markIndexed},    // 5: messages indexed in batches (search_state)
 }
 
 // SchemaVersion is the version schema.sql describes.
@@ -79,6 +80,13 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// markIndexed records that a version-4 database's messages are all indexed
+// (its insert trigger did it).
+func markIndexed(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE search_state SET messages_indexed_through = (SELECT coalesce(max(pk), 0) FROM messages)`)
+	return err
 }
 
 // backfillSearch indexes the messages and conversations stored before

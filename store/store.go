@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -38,12 +39,16 @@ type Store struct {
 
 	// writes feed the writer goroutine (group commit, see writer.go), which
 	// also hands events to the sink in commit order.
-	writes     chan *writeReq
-	quit       chan struct{}
-	stopped    chan struct{}
-	closeOnce  sync.Once
-	sink       func([]Event)
-	outboxHook func()
+	writes    chan *writeReq
+	quit      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	// searchDirty says committed messages wait for the search index;
+	// indexKick wakes the indexer (indexer.go).
+	searchDirty atomic.Bool
+	indexKick   chan struct{}
+	sink        func([]Event)
+	outboxHook  func()
 
 	now       func() time.Time
 	writeWait func(time.Duration)
@@ -92,8 +97,11 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetConnMaxLifetime(0)
 	s := &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
-		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{})}
+		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
+		indexKick: make(chan struct{}, 1)}
 	go s.writer()
+	go s.indexer()
+	s.noteNewMessages() // messages left unindexed by a crash
 	return s, nil
 }
 
@@ -160,6 +168,7 @@ type wtx struct {
 	now    int64
 	events []Event
 	outbox bool      // deliveries were queued: wake the worker after commit
+	newMsg bool      // messages were inserted: the search index is behind
 	hooks  []Webhook // the tenant's active webhooks, read once per transaction
 }
 

@@ -144,13 +144,17 @@ func (s *Store) commit(reqs []*writeReq) error {
 // finish answers the requests of a commit and, when it succeeded, hands
 // their events to the sink in order and wakes the outbox.
 func (s *Store) finish(reqs []*writeReq, err error) {
-	outbox := false
+	outbox, newMsg := false, false
 	for _, r := range reqs {
 		if err == nil {
 			if len(r.w.events) > 0 {
 				s.sink(r.w.events)
 			}
 			outbox = outbox || r.w.outbox
+			newMsg = newMsg || r.w.newMsg
+		}
+		if newMsg { // before answering: a search right after this write must see it
+			s.noteNewMessages()
 		}
 		r.done <- err
 	}

@@ -56,7 +56,7 @@ func startTarget(ctx context.Context, o options, env ...string) (*target, error)
 		t.cmd = exec.Command(bin)
 		t.cmd.Env = append(os.Environ(), "PARLEY_DB="+db, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+benchKey,
 			"PARLEY_RATE_LIMIT_PER_MINUTE=0", "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=warn",
-			"PARLEY_MAX_STREAMS=20000")
+			"PARLEY_MAX_STREAMS=20000", "PARLEY_CPU_PROFILE="+os.Getenv("LOAD_CPU_PROFILE"))
 		t.cmd.Env = append(t.cmd.Env, env...)
 		stderr, _ := t.cmd.StderrPipe()
 		started := time.Now()
