@@ -20,6 +20,7 @@ import (
 	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/stream"
+	"github.com/parley-dev/parley/ui"
 )
 
 // Config is what the web layer needs from the server's configuration.
@@ -100,6 +101,9 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	ui.Mount(e) // GET / and /assets/*: the embedded inbox (package ui); claims no other path
+	e.GET("/openapi.json", s.openAPIDocument)
+	e.GET("/docs", s.docsPage)
 	if s.cfg.MetricsHandler != nil {
 		e.GET("/metrics", echo.WrapHandler(s.cfg.MetricsHandler))
 	}

@@ -74,8 +74,7 @@ func (e *env) tryStream(path string, header map[string]string) (*sseClient, resp
 	if res.StatusCode != http.StatusOK {
 		defer cancel()
 		defer res.Body.Close()
-		var b []byte
-		b = make([]byte, 4096)
+		b := make([]byte, 4096)
 		n, _ := res.Body.Read(b)
 		return nil, response{Status: res.StatusCode, Header: res.Header, Body: b[:n]}
 	}

@@ -16,12 +16,11 @@ import (
 
 // subscriber is one raw SSE connection that records what it receives.
 type subscriber struct {
-	conn    net.Conn
-	lastID  int64
-	gaps    int
-	count   int
-	lat     []time.Duration
-	stalled bool
+	conn   net.Conn
+	lastID int64
+	gaps   int
+	count  int
+	lat    []time.Duration
 }
 
 // dialStream opens /backend/conversations/stream over a raw TCP connection
