@@ -234,3 +234,41 @@ func TestStaticBuild(t *testing.T) {
 		t.Fatalf("%s help = %v\n%s", bin, err, out)
 	}
 }
+
+// A revoked bootstrap key stays revoked, and the server still starts.
+func TestBootstrapKeyRevokedStaysRevoked(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "parley.db")
+	setEnv(t, db)
+	t.Setenv("PARLEY_BOOTSTRAP_API_KEY", "prl_bootstrap_revoked_0123456789")
+	s := startServer(t)
+	status, body := s.get(t, "prl_bootstrap_revoked_0123456789", "/backend/settings")
+	var settings struct {
+		Data struct {
+			TenantID string `json:"tenant_id"`
+		} `json:"data"`
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &settings) != nil {
+		t.Fatalf("settings with the bootstrap key: %d %s", status, body)
+	}
+	code, out, _ := cli(t, "keys", "list", "--tenant", settings.Data.TenantID)
+	if code != 0 {
+		t.Fatalf("keys list: exit %d", code)
+	}
+	var keys []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 {
+		t.Fatalf("keys = %s (%v)", out, err)
+	}
+	if code, _, _ := cli(t, "keys", "revoke", keys[0].ID); code != 0 {
+		t.Fatal("revoke failed")
+	}
+	if c := s.stop(t); c != 0 {
+		t.Fatalf("first server exited %d", c)
+	}
+	s = startServer(t)
+	if status, _ := s.get(t, "prl_bootstrap_revoked_0123456789", "/backend/settings"); status != 401 {
+		t.Fatalf("revoked bootstrap key answered %d after a restart, want 401", status)
+	}
+	s.stop(t)
+}

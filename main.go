@@ -176,5 +176,10 @@ func bootstrap(ctx context.Context, st *store.Store, key string, stderr io.Write
 		return err
 	}
 	_, _, err = st.Tenant(t.ID).CreateKey(ctx, "bootstrap", key)
+	if errors.Is(err, store.ErrConflict) {
+		// The key exists but was revoked: revocation wins, the server starts.
+		fmt.Fprintln(stderr, "parley: PARLEY_BOOTSTRAP_API_KEY was revoked; it stays revoked")
+		return nil
+	}
 	return err
 }
