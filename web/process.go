@@ -39,11 +39,13 @@ const maxKeyLength = 256
 // listed. allowPrivate lifts the SSRF guard's intake check (local tests).
 func decodeProcess(body []byte, idemKey string, allowPrivate bool) (processBody, error) {
 	var b processBody
-	if err := decodeJSON(body, &b, false); err != nil {
+	// Fields of the wrong JSON type are collected, not returned at once, so
+	// that one answer names every bad field (API.md §1).
+	fields, err := decodeFields(body, &b, false)
+	if err != nil {
 		return b, err
 	}
-	var fields []FieldError
-	add := func(field, msg string) { fields = append(fields, FieldError{field, msg}) }
+	add := fields.add
 	if b.TenantID == "" {
 		add("tenant_id", "is required")
 	}
