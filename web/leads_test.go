@@ -262,3 +262,40 @@ func TestLeadDelete(t *testing.T) {
 	// Id and phone are free again.
 	wantData[obj](t, e.do("POST", "/backend/leads", obj{"id": "gone", "phone": "+5511977778888"}), http.StatusCreated)
 }
+
+func TestLeadPhoneAndEmailShapes(t *testing.T) {
+	e := newEnv(t)
+	good := []string{"+55 11 99999-9999", "(11) 9999.9999", "123", "+1 (555) 010-0000", "5511999999999"}
+	for i, phone := range good {
+		l := wantData[obj](t, e.do("POST", "/backend/leads", obj{"phone": phone, "email": "p" + strconv.Itoa(i) + "@example.com"}),
+			http.StatusCreated).Data
+		if l["phone"] != phone {
+			t.Errorf("phone %q stored as %v", phone, l["phone"])
+		}
+	}
+	bad := []string{"00(", "(--)", "...", "+", "12", "abc", "+55 11 9999 ext 2", "++5511999", strings.Repeat("1", 33), "1\n2\n3"}
+	for _, phone := range bad {
+		t.Run("phone "+phone, func(t *testing.T) {
+			wantFields(t, e.do("POST", "/backend/leads", obj{"phone": phone}), "phone")
+		})
+	}
+	for _, email := range []string{"nope", "a@", "@b.c", "Ana <ana@x.com>", "a@b.c, d@e.f"} {
+		t.Run("email "+email, func(t *testing.T) {
+			wantFields(t, e.do("POST", "/backend/leads", obj{"email": email}), "email")
+		})
+	}
+}
+
+// JavaScript clients percent-encode a WhatsApp JID's @ in paths.
+func TestLeadIDPercentEncodedInPath(t *testing.T) {
+	e := newEnv(t)
+	id := "5511999999999@s.whatsapp.net"
+	if r := e.do("POST", "/backend/leads", map[string]any{"id": id}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{"/backend/leads/5511999999999%40s.whatsapp.net", "/backend/messages/5511999999999%40s.whatsapp.net"} {
+		if r := e.do("GET", path, nil); r.Status != http.StatusOK {
+			t.Errorf("GET %s = %d %s", path, r.Status, r.Body)
+		}
+	}
+}

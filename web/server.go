@@ -92,6 +92,7 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Pre(decodedPaths)
 	e.Use(middleware.RequestID(), s.requestLog, s.recoverPanic, s.bodyLimit)
 	s.routes(e)
 	return e
@@ -108,8 +109,8 @@ func (s *Server) routes(e *echo.Echo) {
 		e.GET("/metrics", echo.WrapHandler(s.cfg.MetricsHandler))
 	}
 
-	api := e.Group("", s.authenticate(false))
-	sse := e.Group("", s.authenticate(true))
+	api := routeSet{e, s.authenticate(false)}
+	sse := routeSet{e, s.authenticate(true)}
 	sse.GET("/backend/conversations/stream", s.streamEvents)
 	sse.GET("/backend/conversations/:id/stream", s.streamEvents)
 
@@ -166,6 +167,31 @@ func (s *Server) routes(e *echo.Echo) {
 	api.POST("/conversation/complete/:id", s.completeChat)
 	api.POST("/conversation/message/feedback/:id", s.messageFeedback)
 	api.POST("/conversation/survey/:id", s.conversationSurvey)
+}
+
+// routeSet registers routes with their middleware on the echo instance
+// itself. (A Group with an empty prefix would also claim unknown paths and
+// methods: 401 instead of 404 for a path that does not exist, 404 instead of
+// 405 for a method a path does not take.)
+type routeSet struct {
+	e  *echo.Echo
+	mw echo.MiddlewareFunc
+}
+
+func (r routeSet) GET(path string, h echo.HandlerFunc)    { r.e.GET(path, h, r.mw) }
+func (r routeSet) POST(path string, h echo.HandlerFunc)   { r.e.POST(path, h, r.mw) }
+func (r routeSet) PUT(path string, h echo.HandlerFunc)    { r.e.PUT(path, h, r.mw) }
+func (r routeSet) DELETE(path string, h echo.HandlerFunc) { r.e.DELETE(path, h, r.mw) }
+
+// decodedPaths routes on the decoded path, so that an id a client sent
+// percent-encoded (a WhatsApp JID's @ as %40, as JavaScript's
+// encodeURIComponent does) reaches handlers as the id itself. No id may
+// contain a slash, so nothing is lost by it.
+func decodedPaths(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Request().URL.RawPath = ""
+		return next(c)
+	}
 }
 
 func (s *Server) healthz(c echo.Context) error {
