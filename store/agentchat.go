@@ -68,7 +68,34 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 			return nil, 0, err
 		}
 	}
-	where, args := `c.tenant_id = ?`, []any{t.id}
+	// Search and meta filters are lists of candidate rows drawn from the
+	// indexes; the query is then driven from those lists (the unary + keeps
+	// SQLite from walking the tenant's whole index instead) and only the
+	// matches are counted and sorted.
+	var conds []string
+	var args []any
+	if s := strings.TrimSpace(q.Search); s != "" {
+		cond, cargs := t.searchCondition(s)
+		conds, args = append(conds, cond), append(args, cargs...)
+	}
+	if m := strings.TrimSpace(q.Meta); m != "" {
+		if len([]rune(m)) >= minTrigram {
+			conds = append(conds, `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)`)
+			args = append(args, "meta : "+ftsPhrase(m))
+		} else {
+			conds = append(conds, `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND EXISTS
+  (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE ? ESCAPE '\'))`)
+			args = append(args, t.id, likePattern(m))
+		}
+	}
+	where := `c.tenant_id = ?`
+	if len(conds) > 0 {
+		where = `+c.tenant_id = ?`
+	}
+	args = append([]any{t.id}, args...)
+	for _, c := range conds {
+		where += ` AND ` + c
+	}
 	if q.From != nil {
 		where += ` AND c.created_at >= ?`
 		args = append(args, int64(*q.From))
@@ -76,20 +103,6 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 	if q.Until != nil {
 		where += ` AND c.created_at < ?`
 		args = append(args, int64(*q.Until))
-	}
-	if s := strings.TrimSpace(q.Search); s != "" {
-		cond, cargs := t.searchCondition(s)
-		where += ` AND ` + cond
-		args = append(args, cargs...)
-	}
-	if m := strings.TrimSpace(q.Meta); m != "" {
-		if len([]rune(m)) >= minTrigram {
-			where += ` AND c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)`
-			args = append(args, "meta : "+ftsPhrase(m))
-		} else {
-			where += ` AND EXISTS (SELECT 1 FROM json_each(c.meta) WHERE type NOT IN ('object', 'array') AND value LIKE ? ESCAPE '\')`
-			args = append(args, likePattern(m))
-		}
 	}
 	var total int
 	if err := t.s.queryRow(ctx, `SELECT count(*) FROM conversations c WHERE `+where, args...).Scan(&total); err != nil {
@@ -126,20 +139,26 @@ WHERE `+where+` ORDER BY c.created_at, c.id LIMIT ? OFFSET ?`, append(args, q.Li
 // text: from the trigram indexes when s is long enough, by scanning otherwise.
 func (t *Tenant) searchCondition(s string) (string, []any) {
 	like := likePattern(s)
-	agent := `c.assistant_id IN (SELECT id FROM assistants WHERE tenant_id = ? AND name LIKE ? ESCAPE '\')`
+	// The conversations of the assistants whose name matches.
+	agent := `SELECT ac.pk FROM assistants a CROSS JOIN conversations ac
+  WHERE a.tenant_id = ? AND a.name LIKE ? ESCAPE '\' AND ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id`
 	if len([]rune(s)) >= minTrigram {
 		phrase := ftsPhrase(s)
-		return `(c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)
-OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.tenant_id = ? AND m.pk IN
-  (SELECT rowid FROM messages_search WHERE messages_search MATCH ?))
-OR ` + agent + `)`, []any{phrase, t.id, phrase, t.id, like}
+		return `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?
+UNION ALL SELECT mc.pk FROM messages_search CROSS JOIN messages m CROSS JOIN conversations mc
+  WHERE messages_search MATCH ? AND m.pk = messages_search.rowid AND m.tenant_id = ? AND mc.id = m.conversation_id
+UNION ALL ` + agent + `)`, []any{phrase, phrase, t.id, t.id, like}
 	}
-	// Plain ? only: numbered parameters would clash with the caller's.
-	return `(c.id LIKE ? ESCAPE '\' OR c.lead_id LIKE ? ESCAPE '\'
-OR c.lead_id IN (SELECT id FROM leads WHERE tenant_id = ? AND (name LIKE ? ESCAPE '\' OR phone LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\'))
-OR EXISTS (SELECT 1 FROM json_each(c.meta) WHERE type NOT IN ('object', 'array') AND value LIKE ? ESCAPE '\')
-OR EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = ? AND m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\')
-OR ` + agent + `)`, []any{like, like, t.id, like, like, like, like, t.id, like, t.id, like}
+	// Below three characters the trigram indexes cannot help: scan the
+	// tenant's conversations, leads and messages once each.
+	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE ? ESCAPE '\' OR lead_id LIKE ? ESCAPE '\'
+  OR EXISTS (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE ? ESCAPE '\'))
+UNION ALL SELECT lc.pk FROM leads l CROSS JOIN conversations lc
+  WHERE l.tenant_id = ? AND (l.name LIKE ? ESCAPE '\' OR l.phone LIKE ? ESCAPE '\' OR l.email LIKE ? ESCAPE '\')
+  AND lc.tenant_id = l.tenant_id AND lc.lead_id = l.id
+UNION ALL SELECT mc.pk FROM messages m CROSS JOIN conversations mc
+  WHERE m.tenant_id = ? AND (m.content LIKE ? ESCAPE '\' OR m.extracted_text LIKE ? ESCAPE '\') AND mc.id = m.conversation_id
+UNION ALL ` + agent + `)`, []any{t.id, like, like, like, t.id, like, like, like, t.id, like, like, t.id, like}
 }
 
 // SetFeedback records a like or dislike (nil clears it) on an assistant

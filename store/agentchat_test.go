@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,28 @@ func TestAgentSearchPaths(t *testing.T) {
 		if got := search(q); len(got) != 0 {
 			t.Errorf("after deleting the lead, %+v found %v", q, got)
 		}
+	}
+}
+
+// TestAgentSearchOddInput: no search or meta text is an error: FTS5 syntax,
+// quotes, NUL bytes, invalid UTF-8 and long text are all plain text.
+func TestAgentSearchOddInput(t *testing.T) {
+	ctx := context.Background()
+	_, ten, bot, _ := agentStore(t)
+	if _, err := ten.CreateConversation(ctx, bot, "", store.Meta{"k": "NEAR(a b)"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"a\x00bc", "\x00", "x\x00", `"""`, "'", "*", "NEAR(a b)", "a OR b", "ab*", "^ab", "-ab",
+		"meta : x", "\xff\xfe\xfd", "%%%", `\`, `ab\`, strings.Repeat("é", 5000)} {
+		for _, q := range []store.ConversationQuery{{Limit: 5, Search: s}, {Limit: 5, Meta: s}} {
+			if _, _, err := ten.SearchConversations(ctx, q); err != nil {
+				t.Errorf("%+q: %v", s, err)
+			}
+		}
+	}
+	list, _, err := ten.SearchConversations(ctx, store.ConversationQuery{Limit: 5, Meta: "NEAR(a b)"})
+	if err != nil || len(list) != 1 {
+		t.Errorf("meta with FTS5 syntax as text: %v, %v", list, err)
 	}
 }
 

@@ -25,5 +25,10 @@ LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `+wher
 // searches scan the tenant's rows instead.
 const minTrigram = 3
 
-// ftsPhrase quotes text as one FTS5 phrase.
-func ftsPhrase(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+// ftsPhrase quotes text as one FTS5 phrase. NUL bytes are dropped: FTS5
+// reads its query as a C string, so a NUL would cut the phrase short and
+// fail the query ("unterminated string"), and no indexed text holds one.
+func ftsPhrase(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "")
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

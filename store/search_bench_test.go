@@ -20,8 +20,9 @@ import (
 //	  go test ./store/ -run '^$' -bench BenchmarkSearchConversations -benchtime 20x -timeout 30m
 //
 // Seeding writes rows with plain SQL in large write transactions of the
-// store (the messages_search triggers index the messages) and then builds
-// conversation_search with the store's own indexConversations.
+// store, builds conversation_search with the store's own
+// indexConversations and lets the store index the messages. At 100k/1M it
+// takes about five minutes on two busy cores.
 func BenchmarkSearchConversations(b *testing.B) {
 	nConv := searchBenchEnvInt(b, "PARLEY_BENCH_CONVERSATIONS", 2000)
 	nMsg := searchBenchEnvInt(b, "PARLEY_BENCH_MESSAGES", 10*nConv)
@@ -30,19 +31,32 @@ func BenchmarkSearchConversations(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"), string(schema), Options{})
+	path := filepath.Join(b.TempDir(), "bench.db")
+	st, err := Open(ctx, path, string(schema), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
 	info, _, err := st.CreateTenant(ctx, "bench", "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
 	searchBenchSeed(b, st, info.ID, nConv, nMsg)
-	b.Logf("seeded %d conversations and %d messages in %v", nConv, nMsg, time.Since(start).Round(time.Millisecond))
+	seeded := time.Since(start)
+	// Reopen, as after a restart: the store brings the message index up to
+	// date before the first search answers (whether messages are indexed by
+	// trigger or in batches), so that no timed search pays for it.
+	st.Close()
+	if st, err = Open(ctx, path, string(schema), Options{}); err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
 	ten := st.Tenant(info.ID)
+	if _, _, err := ten.SearchConversations(ctx, ConversationQuery{Limit: 1, Search: "warm up"}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d conversations and %d messages in %v, indexed in %v more", nConv, nMsg,
+		seeded.Round(time.Millisecond), (time.Since(start) - seeded).Round(time.Millisecond))
 
 	mid, _, err := ten.SearchConversations(ctx, ConversationQuery{Limit: 1, Offset: nConv / 2})
 	if err != nil || len(mid) != 1 {
@@ -108,10 +122,11 @@ func searchBenchOrder(i int) string { return fmt.Sprintf("ORD-%07d", i) }
 // conversations for search.
 func searchBenchSeed(b *testing.B, st *Store, tenant string, nConv, nMsg int) {
 	ctx := context.Background()
-	var bot string
-	if err := st.r.QueryRowContext(ctx, `SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1`, tenant).Scan(&bot); err != nil {
-		b.Fatal(err)
+	bots, _, err := st.Tenant(tenant).ListAssistants(ctx, Page{Limit: 1})
+	if err != nil || len(bots) != 1 {
+		b.Fatalf("default assistant: %v %v", bots, err)
 	}
+	bot := bots[0].ID
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	step := int64(365*24*time.Hour/time.Millisecond) / int64(nConv)
 	convIDs := make([]string, nConv)

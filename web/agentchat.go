@@ -107,7 +107,10 @@ func (s *Server) listAgentConversations(c echo.Context) error {
 	}
 	ten := tenantOf(c)
 	ctx := c.Request().Context()
-	q := store.ConversationQuery{Limit: limit, Offset: page * limit, Search: c.QueryParam("search"), Meta: c.QueryParam("meta")}
+	// One row more than the page tells whether another page follows: page
+	// arithmetic cannot, once conversations before a cursor were deleted or
+	// the client changed limit along the way.
+	q := store.ConversationQuery{Limit: limit + 1, Offset: page * limit, Search: c.QueryParam("search"), Meta: c.QueryParam("meta")}
 	if from != nil {
 		t := store.TimeOf(*from)
 		q.From = &t
@@ -134,12 +137,16 @@ func (s *Server) listAgentConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	more := len(list) > limit
+	if more {
+		list = list[:limit]
+	}
 	out := conversationPage{Total: total, CurrentPage: page + 1, TotalPages: (total + limit - 1) / limit,
 		Conversations: make([]agentConversationJSON, len(list))}
 	for i, a := range list {
 		out.Conversations[i] = agentConversationJSON{a.ID, a.BotID, a.BotName, a.Description, a.Channel, a.Survey, a.Meta, a.CreatedAt, a.UpdatedAt}
 	}
-	if len(list) == limit && out.CurrentPage < out.TotalPages {
+	if more {
 		last := list[len(list)-1]
 		next := encodeCursor(key, pageCursor{CreatedAt: int64(last.CreatedAt), ID: last.ID, Page: page + 1, Filters: filters})
 		out.Cursor = &next
@@ -197,6 +204,9 @@ func (s *Server) createAgentConversation(c echo.Context) error {
 	if err := decodeJSON(body, &b, true); err != nil {
 		return err
 	}
+	if msg := metaProblem(b.Meta); msg != "" {
+		return invalid(FieldError{"meta", msg})
+	}
 	leadID, _ := b.Meta["lead_id"].(string)
 	if leadID != "" && !leadIDPattern.MatchString(leadID) {
 		return invalid(FieldError{"meta.lead_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -"})
@@ -213,6 +223,9 @@ func (s *Server) updateAgentConversation(c echo.Context) error {
 	var meta store.Meta
 	if err := bindJSON(c, &meta); err != nil {
 		return err
+	}
+	if msg := metaProblem(meta); msg != "" {
+		return invalid(FieldError{"meta", msg})
 	}
 	id := c.Param("id")
 	if _, err := tenantOf(c).UpdateConversation(c.Request().Context(), id, store.ConversationPatch{Meta: meta}); err != nil {

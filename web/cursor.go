@@ -34,9 +34,12 @@ func cursorKey(tenantSecret string) []byte {
 	return m.Sum(nil)
 }
 
-// filterDigest names the filters a cursor belongs to.
+// filterDigest names the filters a cursor belongs to. The parts are hashed
+// as a JSON array, so that no two different lists of filters share an input
+// (joined with a separator, ("a\x00b", "") and ("a", "b\x00") would).
 func filterDigest(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	b, _ := json.Marshal(parts)
+	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
 
@@ -48,6 +51,9 @@ func encodeCursor(key []byte, c pageCursor) string {
 }
 
 // decodeCursor verifies and reads a cursor; it never panics on any input.
+// Only the exact string encodeCursor makes is accepted: base64's other
+// spellings of the same bytes (newlines, which the decoder skips, or
+// non-zero unused bits in the last character) are refused.
 func decodeCursor(key []byte, s string) (pageCursor, error) {
 	var c pageCursor
 	body64, sig64, ok := strings.Cut(s, ".")
@@ -56,7 +62,8 @@ func decodeCursor(key []byte, s string) (pageCursor, error) {
 	}
 	body, err1 := base64.RawURLEncoding.DecodeString(body64)
 	sig, err2 := base64.RawURLEncoding.DecodeString(sig64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || base64.RawURLEncoding.EncodeToString(body) != body64 ||
+		base64.RawURLEncoding.EncodeToString(sig) != sig64 {
 		return c, errBadCursor
 	}
 	m := hmac.New(sha256.New, key)
