@@ -104,8 +104,15 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 		where += ` AND c.created_at < ?`
 		args = append(args, int64(*q.Until))
 	}
+	countQuery := `SELECT count(*) FROM conversations c WHERE ` + where
 	var total int
-	if err := t.s.queryRow(ctx, `SELECT count(*) FROM conversations c WHERE `+where, args...).Scan(&total); err != nil {
+	var err error
+	if strings.TrimSpace(q.Search) == "" {
+		total, err = t.s.count(ctx, countQuery, args...)
+	} else { // message text changes with every message: count afresh
+		err = t.s.queryRow(ctx, countQuery, args...).Scan(&total)
+	}
+	if err != nil {
 		return nil, 0, mapErr("count conversations", err)
 	}
 	if q.AfterCreatedAt != nil {

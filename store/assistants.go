@@ -177,6 +177,7 @@ func (t *Tenant) DeleteAssistant(ctx context.Context, id string) error {
 		if isDefault {
 			return ErrDefaultAssistant
 		}
+		w.counts = true // its conversations move to the default assistant
 		for _, q := range []string{
 			`UPDATE conversations SET assistant_id = (SELECT id FROM assistants WHERE tenant_id = ?1 AND is_default = 1)
 WHERE tenant_id = ?1 AND assistant_id = ?2`,

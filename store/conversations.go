@@ -107,8 +107,8 @@ func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p 
 		where += ` AND c.is_ai_active = ?`
 		args = append(args, *f.IsAIActive)
 	}
-	var total int
-	if err := t.s.queryRow(ctx, `SELECT count(*) FROM conversations c`+where, args...).Scan(&total); err != nil {
+	total, err := t.s.count(ctx, `SELECT count(*) FROM conversations c`+where, args...)
+	if err != nil {
 		return nil, 0, mapErr("count conversations", err)
 	}
 	rows, err := t.s.query(ctx, `SELECT `+conversationColumns+conversationFrom+where+
@@ -162,6 +162,7 @@ WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(
 			}
 		}
 		changed := next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || p.Meta != nil
+		w.counts = w.counts || changed // status and AI flag filter lists; meta is searched
 		if changed {
 			if err := w.emitConversationUpdate(next); err != nil {
 				return err

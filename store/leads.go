@@ -72,6 +72,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+leadColumns,
 	if err != nil {
 		return l, mapErr("insert lead", err)
 	}
+	w.counts = true
 	return l, w.hook(ctx, HookLeadCreated, l)
 }
 
@@ -102,6 +103,7 @@ WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
 		if err != nil {
 			return mapErr("update lead "+id, err)
 		}
+		w.counts = true // searches match lead fields
 		if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.lead_id = ?`, t.id, id); err != nil {
 			return err
 		}
@@ -117,6 +119,7 @@ func (t *Tenant) DeleteLead(ctx context.Context, id string) error {
 		if err != nil {
 			return mapErr("delete lead "+id, err)
 		}
+		w.counts = true
 		if err := w.hook(ctx, HookLeadDeleted, l); err != nil {
 			return err
 		}
@@ -148,8 +151,8 @@ func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, 
 		pat := likePattern(search)
 		args = append(args, pat, pat, pat)
 	}
-	var total int
-	if err := t.s.queryRow(ctx, `SELECT count(*) FROM leads WHERE `+where, args...).Scan(&total); err != nil {
+	total, err := t.s.count(ctx, `SELECT count(*) FROM leads WHERE `+where, args...)
+	if err != nil {
 		return nil, 0, mapErr("count leads", err)
 	}
 	rows, err := t.s.query(ctx, `SELECT `+leadColumns+` FROM leads WHERE `+where+

@@ -161,6 +161,7 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 	if err := w.hook(ctx, messageHook(in), st.Message); err != nil {
 		return st, err
 	}
+	w.newMsgCounts(before, conv)
 	if conv.IsAIActive != before.IsAIActive {
 		if err := w.hook(ctx, HookConversationUpdated, conv); err != nil {
 			return st, err
@@ -263,6 +264,7 @@ created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, w.tenant, id); err != nil {
 		return Conversation{}, err
 	}
+	w.counts = true
 	return getConversation(ctx, w, id)
 }
 

@@ -46,6 +46,10 @@ type Store struct {
 	// searchDirty says committed messages wait for the search index;
 	// indexKick wakes the indexer (indexer.go).
 	searchDirty atomic.Bool
+	// countGen changes after every commit that can change a list's total
+	// (counts.go).
+	countGen atomic.Int64
+	counts   countCache
 	indexKick   chan struct{}
 	sink        func([]Event)
 	outboxHook  func()
@@ -98,7 +102,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	s := &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
-		indexKick: make(chan struct{}, 1)}
+		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}}
 	go s.writer()
 	go s.indexer()
 	s.noteNewMessages() // messages left unindexed by a crash
@@ -169,6 +173,7 @@ type wtx struct {
 	events []Event
 	outbox bool      // deliveries were queued: wake the worker after commit
 	newMsg bool      // messages were inserted: the search index is behind
+	counts bool      // rows that lists count were added, removed or refiled
 	hooks  []Webhook // the tenant's active webhooks, read once per transaction
 }
 

@@ -152,6 +152,9 @@ func (s *Store) finish(reqs []*writeReq, err error) {
 			}
 			outbox = outbox || r.w.outbox
 			newMsg = newMsg || r.w.newMsg
+			if r.w.counts {
+				s.countGen.Add(1)
+			}
 		}
 		if newMsg { // before answering: a search right after this write must see it
 			s.noteNewMessages()

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Counting the rows a list matches costs O(rows) even from an index (~10 ms
+// at 100k conversations), and every page of an offset list reports a total.
+// So totals are cached until the next committed write that can change one:
+// writes that add or remove leads or conversations, or change a
+// conversation's status, AI flag, channel or assistant, bump countGen after
+// their commit and before they are answered, so a client never sees a total
+// older than its own acknowledged write.
+type countCache struct {
+	mu sync.Mutex
+	m  map[string]cachedCount
+}
+
+type cachedCount struct {
+	gen int64
+	n   int
+}
+
+// newMsgCounts notes the count-relevant change a message made: a human who
+// pauses the AI moves the conversation between is_ai_active filters. (Every
+// message can change what a text search matches, so text searches are never
+// counted from the cache.)
+func (w *wtx) newMsgCounts(before, after Conversation) {
+	if before.IsAIActive != after.IsAIActive {
+		w.counts = true
+	}
+}
+
+// maxCachedCounts bounds the cache; past it the cache starts over.
+const maxCachedCounts = 10000
+
+// count runs a count(*) query, or answers it from the cache.
+func (s *Store) count(ctx context.Context, q string, args ...any) (int, error) {
+	gen := s.countGen.Load()
+	key := q + "\x00" + fmt.Sprint(args...)
+	s.counts.mu.Lock()
+	c, ok := s.counts.m[key]
+	s.counts.mu.Unlock()
+	if ok && c.gen == gen {
+		return c.n, nil
+	}
+	var n int
+	if err := s.queryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	s.counts.mu.Lock()
+	if len(s.counts.m) >= maxCachedCounts {
+		clear(s.counts.m)
+	}
+	s.counts.m[key] = cachedCount{gen: gen, n: n}
+	s.counts.mu.Unlock()
+	return n, nil
+}
