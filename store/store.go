@@ -48,11 +48,11 @@ type Store struct {
 	searchDirty atomic.Bool
 	// countGen changes after every commit that can change a list's total
 	// (counts.go).
-	countGen atomic.Int64
-	counts   countCache
-	indexKick   chan struct{}
-	sink        func([]Event)
-	outboxHook  func()
+	countGen   atomic.Int64
+	counts     countCache
+	indexKick  chan struct{}
+	sink       func([]Event)
+	outboxHook func()
 
 	now       func() time.Time
 	writeWait func(time.Duration)

@@ -9,14 +9,24 @@ import (
 	"github.com/parley-dev/parley/store"
 )
 
-func (s *Server) listConversations(c echo.Context) error {
+// pageAndFields is pageParams returning the bad fields instead of failing, so
+// that a list reports them together with its own (API.md §1: every bad field).
+func pageAndFields(c echo.Context) (store.Page, []FieldError, error) {
 	p, err := pageParams(c)
+	var pr *Problem
+	if errors.As(err, &pr) && pr.Status == http.StatusBadRequest && len(pr.Fields) > 0 {
+		return p, pr.Fields, nil
+	}
+	return p, nil, err
+}
+
+func (s *Server) listConversations(c echo.Context) error {
+	p, fields, err := pageAndFields(c)
 	if err != nil {
 		return err
 	}
 	f := store.ConversationFilter{LeadID: c.QueryParam("lead_id"), Status: c.QueryParam("status"),
 		ChannelID: c.QueryParam("channel_id"), AssistantID: c.QueryParam("assistant_id")}
-	var fields []FieldError
 	if f.Status != "" && f.Status != store.StatusActive && f.Status != store.StatusArchived {
 		fields = append(fields, FieldError{"status", "must be active or archived"})
 	}
@@ -55,11 +65,18 @@ type conversationBody struct {
 
 func (s *Server) updateConversation(c echo.Context) error {
 	var b conversationBody
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
 	if b.Status != nil && *b.Status != store.StatusActive && *b.Status != store.StatusArchived {
-		return invalid(FieldError{"status", "must be active or archived"})
+		fields.add("status", "must be active or archived")
+	}
+	if msg := metaProblem(b.Meta); msg != "" {
+		fields.add("meta", msg)
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
 	}
 	id := c.Param("id")
 	conv, err := tenantOf(c).UpdateConversation(c.Request().Context(), id, store.ConversationPatch(b))
@@ -90,17 +107,17 @@ func (s *Server) typing(c echo.Context) error {
 		IsTyping *bool  `json:"is_typing"`
 		Role     string `json:"role"`
 	}
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
-	var fields []FieldError
 	if b.IsTyping == nil {
-		fields = append(fields, FieldError{"is_typing", "is required"})
+		fields.add("is_typing", "is required")
 	}
 	if b.Role == "" {
 		b.Role = store.RoleUser
 	} else if !typingRoles[b.Role] {
-		fields = append(fields, FieldError{"role", "must be one of user, human, assistant"})
+		fields.add("role", "must be one of user, human, assistant")
 	}
 	if len(fields) > 0 {
 		return invalid(fields...)

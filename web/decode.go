@@ -208,3 +208,34 @@ func okList(c echo.Context, data any, total int, p store.Page) error {
 	return c.JSON(http.StatusOK, envelope{Success: true, Data: data, Pagination: &Pagination{
 		Total: total, Limit: p.Limit, Offset: p.Offset, HasMore: p.Offset+p.Limit < total}})
 }
+
+// maxMetaDepth bounds how deeply meta objects nest: enough for any real
+// metadata, and well inside what SQLite's JSON functions accept (1000).
+const maxMetaDepth = 16
+
+// metaProblem says what is wrong with a meta object, or "".
+func metaProblem(m store.Meta) string {
+	if depth(map[string]any(m)) > maxMetaDepth {
+		return "must not nest deeper than 16 levels"
+	}
+	return ""
+}
+
+func depth(v any) int {
+	d := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	case store.Meta:
+		return depth(map[string]any(x))
+	case []any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+		return d + 1
+	}
+	return 0
+}

@@ -29,6 +29,18 @@ var leadIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@+-]{1,128}$`)
 // optional +, spaces, dots, dashes and parentheses; 3 to 32 characters.
 var phonePattern = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
 
+// countDigits counts the ASCII digits of s: a phone is digits, whatever the
+// punctuation around them ("(--)" matches phonePattern but is no number).
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
 // maxTextField bounds free-text lead fields.
 const maxTextField = 512
 
@@ -57,13 +69,16 @@ func decodeLead(body []byte, creating bool) (store.LeadInput, error) {
 			}
 		}
 	}
-	if b.Phone != nil && *b.Phone != "" && !phonePattern.MatchString(*b.Phone) {
-		fields.add("phone", "must be a phone number (digits, optional +)")
+	if b.Phone != nil && *b.Phone != "" && (!phonePattern.MatchString(*b.Phone) || countDigits(*b.Phone) < 3) {
+		fields.add("phone", "must be a phone number: at least 3 digits, an optional leading +, spaces ( ) . -")
 	}
 	if b.Email != nil && *b.Email != "" {
 		if a, err := mail.ParseAddress(*b.Email); err != nil || a.Address != *b.Email {
 			fields.add("email", "must be an email address")
 		}
+	}
+	if msg := metaProblem(b.Meta); msg != "" {
+		fields = append(fields, FieldError{"meta", msg})
 	}
 	if len(fields) > 0 {
 		return store.LeadInput{}, invalid(fields...)

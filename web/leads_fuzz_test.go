@@ -24,6 +24,10 @@ func FuzzLeadDecoder(f *testing.F) {
 		`{"id":"` + strings.Repeat("x", 129) + `"}`,
 		`{"id":"` + strings.Repeat("x", 128) + `"}`,
 		`{"phone":"abc"}`,
+		`{"phone":"+1 (555) 010-0000"}`,
+		`{"phone":"12-"}`,
+		`{"phone":"00("}`, // found by the fuzzer: matched the pattern with two digits
+		`{"phone":"(--)"}`,
 		`{"phone":""}`,
 		`{"email":"not an email"}`,
 		`{"email":"Ana <ana@example.com>"}`,
@@ -35,6 +39,8 @@ func FuzzLeadDecoder(f *testing.F) {
 		"{\"name\":\"\xff\xfe\"}",
 		`{`, `[]`, `null`, `"x"`, `{"name":{}}`, ``, `   `, `{}`,
 		strings.Repeat(`{"meta":`, 50) + `{}` + strings.Repeat(`}`, 50),
+		`{"meta":` + strings.Repeat(`{"a":`, 16) + `1` + strings.Repeat(`}`, 17),
+		`{"meta":` + strings.Repeat(`{"a":`, 15) + `[1]` + strings.Repeat(`}`, 16),
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), true)
@@ -82,12 +88,33 @@ func FuzzLeadDecoder(f *testing.F) {
 				t.Fatalf("decodeLead(%q) accepted phone %q", body, *in.Phone)
 			}
 		}
+		if d := metaDepth(map[string]any(in.Meta)); d > 16 {
+			t.Fatalf("decodeLead(%q) accepted meta nested %d deep", body, d)
+		}
 		if in.Email != nil && *in.Email != "" {
 			if a, err := mail.ParseAddress(*in.Email); err != nil || a.Address != *in.Email {
 				t.Fatalf("decodeLead(%q) accepted email %q", body, *in.Email)
 			}
 		}
 	})
+}
+
+// metaDepth counts the levels of objects and arrays in v.
+func metaDepth(v any) int {
+	d := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			d = max(d, metaDepth(e))
+		}
+		return d + 1
+	case []any:
+		for _, e := range x {
+			d = max(d, metaDepth(e))
+		}
+		return d + 1
+	}
+	return 0
 }
 
 func keepDigits(r rune) rune {

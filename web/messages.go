@@ -36,12 +36,15 @@ func (s *Server) listMessages(c echo.Context) error {
 		leadRef = c.QueryParam("remote_jid")
 	}
 	channelID := c.QueryParam("channel_id")
-	if leadRef == "" && channelID == "" {
-		return invalid(FieldError{"lead", "lead (or remote_jid) or channel_id is required"})
-	}
-	p, err := pageParams(c)
+	p, fields, err := pageAndFields(c)
 	if err != nil {
 		return err
+	}
+	if leadRef == "" && channelID == "" {
+		fields = append([]FieldError{{"lead", "lead (or remote_jid) or channel_id is required"}}, fields...)
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
 	}
 	ten := tenantOf(c)
 	ctx := c.Request().Context()
@@ -95,6 +98,9 @@ func (s *Server) leadMessages(c echo.Context) error {
 			return nil
 		}
 		st := store.TimeOf(t)
+		if name == "before" && t.Sub(st.Std()) > 0 {
+			st++ // stored times are whole milliseconds: "before .1235" includes .123
+		}
 		return &st
 	}
 	before, after := parseBound("before"), parseBound("after")
@@ -127,22 +133,22 @@ type sendBody struct {
 // sendMessage is POST /backend/messages/send: an operator's outbound message.
 func (s *Server) sendMessage(c echo.Context) error {
 	var b sendBody
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
-	var fields []FieldError
 	if b.LeadID == "" {
-		fields = append(fields, FieldError{"lead_id", "is required"})
+		fields.add("lead_id", "is required")
 	}
 	if strings.TrimSpace(b.Content) == "" {
-		fields = append(fields, FieldError{"content", "is required"})
+		fields.add("content", "is required")
 	} else if len(b.Content) > maxContentBytes {
-		fields = append(fields, FieldError{"content", "must be at most 65536 bytes"})
+		fields.add("content", "must be at most 65536 bytes")
 	}
 	if b.Role == "" {
 		b.Role = store.RoleHuman
 	} else if b.Role != store.RoleHuman && b.Role != store.RoleAssistant {
-		fields = append(fields, FieldError{"role", "must be one of human, assistant"})
+		fields.add("role", "must be one of human, assistant")
 	}
 	if len(fields) > 0 {
 		return invalid(fields...)
@@ -166,32 +172,43 @@ var mediaTypes = map[string]bool{"image": true, "audio": true, "document": true,
 // sendMedia is POST /backend/messages/media. The URL is stored, never fetched.
 func (s *Server) sendMedia(c echo.Context) error {
 	var b mediaBody
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
-	var fields []FieldError
 	if b.LeadID == "" {
-		fields = append(fields, FieldError{"lead_id", "is required"})
+		fields.add("lead_id", "is required")
 	}
 	if !mediaTypes[b.Type] {
-		fields = append(fields, FieldError{"type", "must be one of image, audio, document, video"})
+		fields.add("type", "must be one of image, audio, document, video")
 	}
 	if !isHTTPURL(b.URL) {
-		fields = append(fields, FieldError{"url", "must be an http or https URL"})
+		fields.add("url", "must be an http or https URL")
 	}
 	if len(b.Caption) > maxContentBytes {
-		fields = append(fields, FieldError{"caption", "must be at most 65536 bytes"})
+		fields.add("caption", "must be at most 65536 bytes")
 	}
 	if b.Role == "" {
 		b.Role = store.RoleHuman
 	} else if b.Role != store.RoleHuman && b.Role != store.RoleAssistant {
-		fields = append(fields, FieldError{"role", "must be one of human, assistant"})
+		fields.add("role", "must be one of human, assistant")
 	}
 	if len(fields) > 0 {
 		return invalid(fields...)
 	}
 	return s.storeOutbound(c, store.MessageInput{LeadID: b.LeadID, ChannelID: b.ChannelID, Role: b.Role,
 		Content: b.Caption, MessageType: b.Type, URL: b.URL, Status: store.MsgPending})
+}
+
+// bindFields is bindJSON returning the wrongly typed fields instead of
+// failing, so that a handler adds its own checks and names every bad field in
+// one answer (API.md §1).
+func bindFields(c echo.Context, v any) (fieldErrors, error) {
+	body, err := readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFields(body, v, false)
 }
 
 // storeOutbound stores an operator message and answers 201 with it.

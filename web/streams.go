@@ -12,10 +12,12 @@ import (
 	"github.com/parley-dev/parley/stream"
 )
 
-// streamTypes are the event types a stream's `types` filter may name.
+// streamTypes are the event types a stream's `types` filter may name: every
+// type of API.md §2. heartbeat and stream_reset are control frames, sent
+// whatever the filter, so naming them is accepted and changes nothing.
 var streamTypes = map[string]bool{
 	store.EventNewMessage: true, store.EventConversationUpdate: true, store.EventStatusChange: true,
-	store.EventMessageStatus: true, store.EventTyping: true,
+	store.EventMessageStatus: true, store.EventTyping: true, stream.TypeHeartbeat: true, stream.TypeStreamReset: true,
 }
 
 // streamEvents serves both SSE routes of API.md §2. Everything that can fail
@@ -33,24 +35,31 @@ func (s *Server) streamEvents(c echo.Context) error {
 	var fields []FieldError
 	if v := c.QueryParam("types"); v != "" {
 		f.Types = map[string]bool{}
+		var unknown []string
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
 			if !streamTypes[t] {
-				fields = append(fields, FieldError{"types", "unknown event type " + strconv.Quote(t)})
+				unknown = append(unknown, strconv.Quote(t))
 				continue
 			}
 			f.Types[t] = true
 		}
+		if len(unknown) > 0 { // one entry per field (API.md §1), naming every bad value
+			fields = append(fields, FieldError{"types", "unknown event type " + strings.Join(unknown, ", ") +
+				"; must be among new_message, conversation_update, status_change, message_status, typing, heartbeat, stream_reset"})
+		}
 	}
 	sub := stream.Subscription{TenantID: ten.ID(), Filter: f}
-	last := c.Request().Header.Get("Last-Event-ID")
+	// The header wins, as EventSource sends it on reconnection; a bad value is
+	// reported under the name the client used.
+	lastField, last := "Last-Event-ID", c.Request().Header.Get("Last-Event-ID")
 	if last == "" {
-		last = c.QueryParam("last_event_id")
+		lastField, last = "last_event_id", c.QueryParam("last_event_id")
 	}
 	if last != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(last), 10, 64)
 		if err != nil || n < 0 {
-			fields = append(fields, FieldError{"Last-Event-ID", "must be a non-negative integer event id"})
+			fields = append(fields, FieldError{lastField, "must be a non-negative integer event id"})
 		}
 		sub.LastEventID, sub.HasLastEventID = n, true
 	}
