@@ -153,20 +153,34 @@ COALESCE((SELECT min(seq) FROM events WHERE tenant_id = tenants.id), 0) FROM ten
 
 // PruneEvents deletes events older than cutoff for every tenant and records,
 // per tenant, the highest id removed so that late readers get stream_reset.
+// It walks only the old events (events_by_age), never a tenant's whole log.
 func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
-	ms := cutoff.UnixMilli()
 	var n int64
 	err := s.writeRaw(ctx, func(w *wtx) error {
-		if _, err := w.ExecContext(ctx, `UPDATE tenants SET events_pruned_through = max(events_pruned_through,
-  (SELECT max(seq) FROM events WHERE tenant_id = tenants.id AND created_at < ?))
-WHERE EXISTS (SELECT 1 FROM events WHERE tenant_id = tenants.id AND created_at < ?)`, ms, ms); err != nil {
-			return fmt.Errorf("store: mark pruned events: %w", err)
-		}
-		res, err := w.ExecContext(ctx, `DELETE FROM events WHERE created_at < ?`, ms)
+		rows, err := w.QueryContext(ctx, `DELETE FROM events WHERE created_at < ? RETURNING tenant_id, seq`, cutoff.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("store: prune events: %w", err)
 		}
-		n, _ = res.RowsAffected()
+		through := map[string]int64{}
+		for rows.Next() {
+			var tenant string
+			var seq int64
+			if err := rows.Scan(&tenant, &seq); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: prune events: %w", err)
+			}
+			through[tenant] = max(through[tenant], seq)
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		for tenant, seq := range through {
+			if _, err := w.ExecContext(ctx, `UPDATE tenants SET events_pruned_through = max(events_pruned_through, ?) WHERE id = ?`,
+				seq, tenant); err != nil {
+				return mapErr("mark pruned events", err)
+			}
+		}
 		return nil
 	})
 	return n, err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/parley-dev/parley/ai"
 	"github.com/parley-dev/parley/debounce"
 	"github.com/parley-dev/parley/delivery"
@@ -24,7 +26,7 @@ import (
 // env is one running server over a real store, with a tenant and its key:
 // the real broker, turn pipeline and debounce scheduler, wired as main does.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	store    *store.Store
 	tenant   *store.Tenant
@@ -32,7 +34,11 @@ type env struct {
 	logs     *lockedWriter // everything the server logged, at debug level and up
 	broker   *stream.Broker
 	pipeline *ai.Pipeline
+	handler  *echo.Echo // the server's handler, for in-process requests
 }
+
+// routes lists the routes echo registered.
+func (e *env) routes() []*echo.Route { return e.handler.Routes() }
 
 // envOpts changes what newEnvWith builds.
 type envOpts struct {
@@ -54,7 +60,7 @@ func newEnv(t *testing.T, mutate ...func(*web.Config)) *env {
 }
 
 // newEnvWith is newEnv with a choice of provider, guard and stream options.
-func newEnvWith(t *testing.T, o envOpts) *env {
+func newEnvWith(t testing.TB, o envOpts) *env {
 	t.Helper()
 	st := storetest.New(t)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
@@ -93,7 +99,8 @@ func newEnvWith(t *testing.T, o envOpts) *env {
 	for _, m := range o.Mutate {
 		m(&cfg)
 	}
-	srv := httptest.NewUnstartedServer(web.New(cfg, st))
+	handler := web.New(cfg, st)
+	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.RegisterOnShutdown(func() { broker.Shutdown(context.Background()) })
 	srv.Start()
 	t.Cleanup(func() {
@@ -105,7 +112,7 @@ func newEnvWith(t *testing.T, o envOpts) *env {
 		<-workerDone
 	})
 	ten, key := storetest.Tenant(t, st, "acme")
-	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline}
+	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline, handler: handler}
 }
 
 // response is a finished request: status, headers and the body read whole.

@@ -28,7 +28,7 @@ func (ev sseEvent) Seq() int64 {
 
 // sseClient reads a stream opened against the test server.
 type sseClient struct {
-	t      *testing.T
+	t      testing.TB
 	res    *http.Response
 	cancel context.CancelFunc
 	frames chan sseEvent
