@@ -286,17 +286,21 @@ type feedbackBody struct {
 
 func (s *Server) messageFeedback(c echo.Context) error {
 	var b feedbackBody
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
 	if b.Feedback != nil && *b.Feedback != "like" && *b.Feedback != "dislike" {
-		return invalid(FieldError{"feedback", "must be like, dislike or null"})
+		fields.add("feedback", "must be like, dislike or null")
 	}
 	if len(b.Comment) > maxContentBytes {
-		return invalid(FieldError{"comment", "must be at most 65536 bytes"})
+		fields.add("comment", "must be at most 65536 bytes")
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
 	}
 	id := c.Param("id")
-	_, err := tenantOf(c).SetFeedback(c.Request().Context(), id, b.Feedback, b.Comment)
+	_, err = tenantOf(c).SetFeedback(c.Request().Context(), id, b.Feedback, b.Comment)
 	if errors.Is(err, store.ErrNotAssistantMessage) {
 		return invalid(FieldError{"idmessage", "only assistant messages take feedback"})
 	}
@@ -311,14 +315,18 @@ func (s *Server) conversationSurvey(c echo.Context) error {
 		SurveyNumber *int   `json:"surveyNumber"`
 		Comment      string `json:"comment"`
 	}
-	if err := bindJSON(c, &b); err != nil {
+	fields, err := bindFields(c, &b)
+	if err != nil {
 		return err
 	}
 	if b.SurveyNumber == nil || *b.SurveyNumber < 1 || *b.SurveyNumber > 5 {
-		return invalid(FieldError{"surveyNumber", "must be an integer from 1 to 5"})
+		fields.add("surveyNumber", "must be an integer from 1 to 5")
 	}
 	if len(b.Comment) > maxContentBytes {
-		return invalid(FieldError{"comment", "must be at most 65536 bytes"})
+		fields.add("comment", "must be at most 65536 bytes")
+	}
+	if len(fields) > 0 {
+		return invalid(fields...)
 	}
 	id := c.Param("id")
 	if _, err := tenantOf(c).SetSurvey(c.Request().Context(), id, *b.SurveyNumber, b.Comment); err != nil {

@@ -18,25 +18,26 @@ type webhookBody struct {
 
 func (s *Server) decodeWebhook(body []byte, creating bool) (store.WebhookInput, error) {
 	var b webhookBody
-	if err := decodeJSON(body, &b, !creating); err != nil {
+	fields, err := decodeFields(body, &b, !creating)
+	if err != nil {
 		return store.WebhookInput{}, err
 	}
-	var fields []FieldError
 	if creating || b.URL != nil {
 		if msg := urlProblem(deref(b.URL), s.cfg.AllowPrivateNetworks); msg != "" {
-			fields = append(fields, FieldError{"url", msg})
+			fields.add("url", msg)
 		}
 	}
-	if creating && len(b.Events) == 0 {
-		fields = append(fields, FieldError{"events", "must name at least one event"})
-	}
+	var unknown []string
 	for _, e := range b.Events {
 		if !slices.Contains(store.WebhookEvents, e) {
-			fields = append(fields, FieldError{"events", "unknown event " + e + "; use " + strings.Join(store.WebhookEvents, ", ")})
+			unknown = append(unknown, e)
 		}
 	}
-	if !creating && b.Events != nil && len(b.Events) == 0 {
-		fields = append(fields, FieldError{"events", "must name at least one event"})
+	switch {
+	case len(unknown) > 0:
+		fields.add("events", "unknown events "+strings.Join(unknown, ", ")+"; use "+strings.Join(store.WebhookEvents, ", "))
+	case (creating || b.Events != nil) && len(b.Events) == 0:
+		fields.add("events", "must name at least one event")
 	}
 	if len(fields) > 0 {
 		return store.WebhookInput{}, invalid(fields...)
