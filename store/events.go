@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,26 @@ const (
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
+// insertEventsSQL is the insert of n events; texts for small n are built
+// once, since the statement cache keys on the text.
+func insertEventsSQL(n int) string {
+	if n < len(insertEventsTexts) {
+		return insertEventsTexts[n]
+	}
+	return buildInsertEvents(n)
+}
+
+var insertEventsTexts = func() (t [8]string) {
+	for n := 1; n < len(t); n++ {
+		t[n] = buildInsertEvents(n)
+	}
+	return t
+}()
+
+func buildInsertEvents(n int) string {
+	return insertEventSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n-1)
+}
+
 // flushEvents numbers the queued events from the tenant's counter and stores
 // them: the last statements of the transaction, so ids follow commit order.
 func (w *wtx) flushEvents(ctx context.Context) error {
@@ -71,13 +92,15 @@ func (w *wtx) flushEvents(ctx context.Context) error {
 		return mapErr("bump event seq", err)
 	}
 	first := last - int64(len(w.events)) + 1
+	// One statement for all of them: a message's events are usually two.
+	args := make([]any, 0, 8*len(w.events))
 	for i := range w.events {
 		ev := &w.events[i]
 		ev.Seq = first + int64(i)
-		if _, err := w.ExecContext(ctx, insertEventSQL, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID,
-			ev.ChannelID, string(ev.Payload), ev.CreatedAt); err != nil {
-			return fmt.Errorf("store: insert event: %w", err)
-		}
+		args = append(args, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID, ev.ChannelID, string(ev.Payload), ev.CreatedAt)
+	}
+	if _, err := w.ExecContext(ctx, insertEventsSQL(len(w.events)), args...); err != nil {
+		return fmt.Errorf("store: insert events: %w", err)
 	}
 	return nil
 }

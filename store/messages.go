@@ -104,12 +104,15 @@ func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
 	if in.MessageType == "" {
 		in.MessageType = "text"
 	}
-	st.Message, err = scanMessage(w.QueryRowContext(ctx, `INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
+	// The stored row is known in full here: no RETURNING round trip.
+	st.Message = Message{ID: NewID(), ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID,
+		Role: in.Role, Content: in.Content, MessageType: in.MessageType, URL: optional(in.URL),
+		ExtractedText: optional(in.ExtractedText), Status: in.Status, ExternalID: optional(in.ExternalID), Timestamp: Time(w.now)}
+	if _, err := w.ExecContext(ctx, `INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
 role, content, message_type, url, extracted_text, status, external_id, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+messageColumns,
-		NewID(), w.tenant, conv.ID, conv.LeadID, nullStr(conv.ChannelID), in.Role, in.Content, in.MessageType,
-		nullStr(&in.URL), nullStr(&in.ExtractedText), in.Status, nullStr(&in.ExternalID), w.now))
-	if err != nil {
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		st.Message.ID, w.tenant, conv.ID, conv.LeadID, nullStr(conv.ChannelID), in.Role, in.Content, in.MessageType,
+		nullStr(&in.URL), nullStr(&in.ExtractedText), in.Status, nullStr(&in.ExternalID), w.now); err != nil {
 		return st, mapErr("insert message", err)
 	}
 	w.newMsg = true
@@ -171,6 +174,14 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 		return st, w.emitConversationUpdate(conv)
 	}
 	return st, nil
+}
+
+// optional maps "" to nil, as a NULL column reads back.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // messageHook names the webhook event of a stored message.

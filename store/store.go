@@ -48,8 +48,10 @@ type Store struct {
 	searchDirty atomic.Bool
 	// countGen changes after every commit that can change a list's total
 	// (counts.go).
-	countGen   atomic.Int64
-	counts     countCache
+	countGen atomic.Int64
+	counts   countCache
+	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
+	hookCache  map[string][]Webhook
 	indexKick  chan struct{}
 	sink       func([]Event)
 	outboxHook func()
@@ -102,7 +104,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	s := &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
-		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}}
+		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}, hookCache: map[string][]Webhook{}}
 	go s.writer()
 	go s.indexer()
 	s.noteNewMessages() // messages left unindexed by a crash
@@ -171,10 +173,12 @@ type wtx struct {
 	tenant string
 	now    int64
 	events []Event
-	outbox bool      // deliveries were queued: wake the worker after commit
-	newMsg bool      // messages were inserted: the search index is behind
-	counts bool      // rows that lists count were added, removed or refiled
-	hooks  []Webhook // the tenant's active webhooks, read once per transaction
+	outbox bool // deliveries were queued: wake the worker after commit
+	newMsg bool // messages were inserted: the search index is behind
+	counts bool // rows that lists count were added, removed or refiled
+	// hookCache is the writer's cache of active webhooks per tenant
+	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
+	hookCache map[string][]Webhook
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).

@@ -125,7 +125,7 @@ func (s *Store) commit(reqs []*writeReq) error {
 	defer s.wstmts.prepareWanted(ctx)
 	now := s.now().UnixMilli()
 	for _, r := range reqs {
-		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now}
+		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache}
 		err := r.fn(r.w)
 		if err == nil {
 			err = r.w.flushEvents(ctx)
