@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,7 +192,12 @@ func firstDiff(a, b []int64) int {
 // would then delay the connection's end by seconds.)
 func stall(t *testing.T, e *env) net.Conn {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	// A small receive buffer, set before connecting (so the TCP window is
+	// small too): the server's writes block after a few KB, not megabytes.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

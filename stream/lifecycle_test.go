@@ -29,6 +29,19 @@ func TestShutdown(t *testing.T) {
 	for i := range 100 {
 		say(t, e.ten, "l1", content+strconv.Itoa(i))
 	}
+	// Once the healthy clients have the last event, the stalled stream has
+	// been handed all of them too and is stuck in a write (small buffers).
+	for _, c := range clients {
+		for {
+			f, ok := c.next(t, 5*time.Second)
+			if !ok {
+				t.Fatal("a healthy client did not get every event")
+			}
+			if strings.Contains(f.Data, "x99") {
+				break
+			}
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
