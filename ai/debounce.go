@@ -26,6 +26,10 @@ const (
 	storeRetryDelay    = 2 * time.Second // a transient store failure (disk full, busy)
 )
 
+// ErrNoDebounce is returned by Enqueue on a pipeline whose debounce was
+// never started (StartDebounce): it cannot promise a postback.
+var ErrNoDebounce = errors.New("ai: debounce is not running")
+
 // Queued is the body of a debounced POST /ai/process answer (202).
 type Queued struct {
 	Success        bool        `json:"success"`
@@ -103,7 +107,7 @@ func (p *Pipeline) Enqueue(ctx context.Context, ten *store.Tenant, in Inbound, p
 
 func (p *Pipeline) enqueue(ctx context.Context, ten *store.Tenant, in Inbound, postbackURL, key string) (Queued, error) {
 	if p.deb == nil {
-		return Queued{}, errors.New("ai: debounce is not started")
+		return Queued{}, ErrNoDebounce
 	}
 	mi := store.MessageInput{LeadID: in.LeadID, ChannelID: in.ChannelID, CreateLead: true, Role: in.Role,
 		Content: in.Content, MessageType: in.MessageType, URL: in.URL, Status: inboundStatus(in.Role),

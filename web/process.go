@@ -142,6 +142,8 @@ func turnError(err error) error {
 	var me *ai.MediaError
 	var ue *ai.UpstreamError
 	switch {
+	case errors.Is(err, ai.ErrNoDebounce):
+		return problem(http.StatusServiceUnavailable, CodeUnavailable, "debounce is not running on this server")
 	case errors.Is(err, store.ErrUnknownChannel):
 		return invalid(FieldError{"channel_id", "does not name a channel of this tenant"})
 	case errors.As(err, &me) && me.Upstream:

@@ -34,7 +34,9 @@ type Config struct {
 	AllowPrivateNetworks bool
 	// Broker serves the SSE streams; nil gets a default one fed by the store.
 	Broker *stream.Broker
-	// Pipeline runs AI turns; nil gets the builtin provider and a guarded fetcher.
+	// Pipeline runs AI turns; nil gets the builtin provider and a guarded
+	// fetcher, without debounce (debounced requests then answer 503): main
+	// and the tests wire a full one.
 	Pipeline *ai.Pipeline
 	// Metrics, when set, is told about every request; MetricsHandler serves /metrics.
 	Metrics        RequestObserver
