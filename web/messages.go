@@ -130,6 +130,22 @@ type sendBody struct {
 	Role      string `json:"role"`
 }
 
+// checkOperator checks what send and media share: a lead, and an operator's
+// role (human by default, or assistant). It returns the role to store.
+func checkOperator(fields *fieldErrors, leadID, role string) string {
+	if leadID == "" {
+		fields.add("lead_id", "is required")
+	}
+	switch role {
+	case "":
+		return store.RoleHuman
+	case store.RoleHuman, store.RoleAssistant:
+		return role
+	}
+	fields.add("role", "must be one of human, assistant")
+	return role
+}
+
 // sendMessage is POST /backend/messages/send: an operator's outbound message.
 func (s *Server) sendMessage(c echo.Context) error {
 	var b sendBody
@@ -137,18 +153,11 @@ func (s *Server) sendMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if b.LeadID == "" {
-		fields.add("lead_id", "is required")
-	}
+	b.Role = checkOperator(&fields, b.LeadID, b.Role)
 	if strings.TrimSpace(b.Content) == "" {
 		fields.add("content", "is required")
 	} else if len(b.Content) > maxContentBytes {
 		fields.add("content", "must be at most 65536 bytes")
-	}
-	if b.Role == "" {
-		b.Role = store.RoleHuman
-	} else if b.Role != store.RoleHuman && b.Role != store.RoleAssistant {
-		fields.add("role", "must be one of human, assistant")
 	}
 	if len(fields) > 0 {
 		return invalid(fields...)
@@ -176,9 +185,7 @@ func (s *Server) sendMedia(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if b.LeadID == "" {
-		fields.add("lead_id", "is required")
-	}
+	b.Role = checkOperator(&fields, b.LeadID, b.Role)
 	if !mediaTypes[b.Type] {
 		fields.add("type", "must be one of image, audio, document, video")
 	}
@@ -187,11 +194,6 @@ func (s *Server) sendMedia(c echo.Context) error {
 	}
 	if len(b.Caption) > maxContentBytes {
 		fields.add("caption", "must be at most 65536 bytes")
-	}
-	if b.Role == "" {
-		b.Role = store.RoleHuman
-	} else if b.Role != store.RoleHuman && b.Role != store.RoleAssistant {
-		fields.add("role", "must be one of human, assistant")
 	}
 	if len(fields) > 0 {
 		return invalid(fields...)
