@@ -106,6 +106,8 @@ func fanout(ctx context.Context, o options) (result, error) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	after := t.rss()
+	mem := scrapeGauges(ctx, t, "parley_go_memstats_stack_inuse_bytes", "parley_go_memstats_heap_inuse_bytes",
+		"parley_go_goroutines")
 	var stalled []*subscriber
 	for i := 0; i < o.stalled; i++ {
 		s, _, err := dialStream(t)
@@ -174,6 +176,10 @@ func fanout(ctx context.Context, o options) (result, error) {
 	if o.stalled > 0 {
 		r.Extra["stalled_evicted_after_s"] = evictedAfter.Seconds()
 	}
+	// Where the subscribers' memory is: goroutine stacks and heap, per subscriber.
+	r.Extra["stack_kb_per_subscriber"] = mem["parley_go_memstats_stack_inuse_bytes"] / float64(o.subs) / 1024
+	r.Extra["heap_kb_per_subscriber"] = mem["parley_go_memstats_heap_inuse_bytes"] / float64(o.subs) / 1024
+	r.Extra["goroutines_per_subscriber"] = mem["parley_go_goroutines"] / float64(o.subs)
 	return r, nil
 }
 
@@ -203,5 +209,22 @@ func watchEvictions(ctx context.Context, t *target, n int) <-chan time.Duration 
 		}
 		out <- -time.Second
 	}()
+	return out
+}
+
+// scrapeGauges reads the named series from the server's /metrics.
+func scrapeGauges(ctx context.Context, t *target, names ...string) map[string]float64 {
+	out := map[string]float64{}
+	_, b, err := t.do(ctx, "GET", "/metrics", nil)
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, n := range names {
+			if v, ok := strings.CutPrefix(line, n+" "); ok {
+				out[n], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
 	return out
 }
