@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,14 @@ type env struct {
 	broker   *stream.Broker
 	pipeline *ai.Pipeline
 	handler  *echo.Echo // the server's handler, for in-process requests
+	oaOnce   *sync.Once
+	oa       *oaValidator
+}
+
+// validator returns the env's OpenAPI checker, made on first use.
+func (e *env) validator() *oaValidator {
+	e.oaOnce.Do(func() { e.oa = newOAValidator(e.t) })
+	return e.oa
 }
 
 // routes lists the routes echo registered.
@@ -112,7 +121,8 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 		<-workerDone
 	})
 	ten, key := storetest.Tenant(t, st, "acme")
-	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline, handler: handler}
+	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline, handler: handler,
+		oaOnce: &sync.Once{}}
 }
 
 // response is a finished request: status, headers and the body read whole.
@@ -164,7 +174,10 @@ func (e *env) doKey(key, method, path string, body any) response {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	res, err := http.DefaultClient.Do(req)
+	// Every response of every web test is checked against web/openapi.json
+	// (requests are not: tests send bad ones on purpose).
+	req = req.WithContext(context.WithValue(req.Context(), oaExpectKey{}, oaExpect{Unchecked: true}))
+	res, err := (&http.Client{Transport: e.validator()}).Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
