@@ -59,7 +59,10 @@ func (t *Tenant) LeadMessages(ctx context.Context, leadID string, limit int, bef
 	}
 	page := LeadPage{HasMore: len(msgs) > limit}
 	if page.HasMore {
-		msgs = msgs[:limit]
+		msgs, err = t.cutAtMillisecond(ctx, leadID, msgs, limit, ascending)
+		if err != nil {
+			return LeadPage{}, err
+		}
 	}
 	if !ascending {
 		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
@@ -68,6 +71,37 @@ func (t *Tenant) LeadMessages(ctx context.Context, leadID string, limit int, bef
 	}
 	page.Messages = msgs
 	return page, nil
+}
+
+// cutAtMillisecond ends a page (msgs holds limit+1 rows in paging order) on a
+// millisecond boundary. Clients page with before/after timestamps, so a page
+// that ended inside a millisecond would make the next page skip the rest of
+// it (an answer is often stored in the same millisecond as its question).
+// The page drops its last millisecond, or, when every row shares it, takes
+// the whole millisecond, beyond limit.
+func (t *Tenant) cutAtMillisecond(ctx context.Context, leadID string, msgs []Message, limit int, ascending bool) ([]Message, error) {
+	boundary := msgs[limit].Timestamp
+	if msgs[limit-1].Timestamp != boundary {
+		return msgs[:limit], nil
+	}
+	n := limit
+	for n > 0 && msgs[n-1].Timestamp == boundary {
+		n--
+	}
+	if n > 0 {
+		return msgs[:n], nil
+	}
+	same, err := t.messages(ctx, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND lead_id = ? AND created_at = ?
+ORDER BY created_at, id`, t.id, leadID, int64(boundary))
+	if err != nil {
+		return nil, err
+	}
+	if !ascending {
+		for i, j := 0, len(same)-1; i < j; i, j = i+1, j-1 {
+			same[i], same[j] = same[j], same[i]
+		}
+	}
+	return same, nil
 }
 
 // History returns the newest limit messages of a conversation, oldest first
