@@ -152,6 +152,12 @@ func (t *Tenant) UpdateConversation(ctx context.Context, id string, p Conversati
 			next.IsAIActive = *p.IsAIActive
 		}
 		next.Meta = cur.Meta.merge(p.Meta)
+		metaChanged := next.Meta.encode() != cur.Meta.encode()
+		changed := next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || metaChanged
+		if !changed { // a no-op PUT neither moves the conversation up the list nor announces anything
+			c = cur
+			return nil
+		}
 		if _, err := w.ExecContext(ctx, `UPDATE conversations SET status = ?, is_ai_active = ?, meta = ?, updated_at = ?
 WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(), w.now, t.id, id); err != nil {
 			return mapErr("update conversation "+id, err) // reopening beside a newer active thread is ErrConflict
@@ -161,19 +167,16 @@ WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(
 				return err
 			}
 		}
-		changed := next.Status != cur.Status || next.IsAIActive != cur.IsAIActive || p.Meta != nil
-		w.counts = w.counts || changed // status and AI flag filter lists; meta is searched
-		if changed {
-			if err := w.emitConversationUpdate(next); err != nil {
-				return err
-			}
+		w.counts = true // status and AI flag filter lists; meta is searched
+		if err := w.emitConversationUpdate(next); err != nil {
+			return err
 		}
-		if p.Meta != nil {
+		if metaChanged {
 			if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, t.id, id); err != nil {
 				return err
 			}
 		}
-		if c, err = getConversation(ctx, w, id); err != nil || !changed {
+		if c, err = getConversation(ctx, w, id); err != nil {
 			return err
 		}
 		return w.hook(ctx, HookConversationUpdated, c)
