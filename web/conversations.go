@@ -128,7 +128,7 @@ func (s *Server) typing(c echo.Context) error {
 	if err != nil {
 		return orNotFound(err, "conversation", id)
 	}
-	s.live.PublishLive(store.TypingEvent(ten.ID(), conv, *b.IsTyping, b.Role))
+	s.broker.PublishLive(store.TypingEvent(ten.ID(), conv, *b.IsTyping, b.Role))
 	return ok(c, http.StatusOK, map[string]any{"conversation_id": conv.ID, "is_typing": *b.IsTyping, "role": b.Role})
 }
 

@@ -56,7 +56,6 @@ type Server struct {
 	keys     *keyCache
 	limits   *limiter
 	broker   *stream.Broker
-	live     ai.Live
 	pipeline *ai.Pipeline
 }
 
@@ -88,7 +87,6 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 		keys:     &keyCache{st: st, now: cfg.Now, m: map[string]cachedKey{}},
 		limits:   &limiter{perMinute: cfg.RateLimitPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
 		broker:   cfg.Broker,
-		live:     cfg.Broker,
 		pipeline: cfg.Pipeline,
 	}
 	e := echo.New()
