@@ -103,9 +103,13 @@ WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
 		if err != nil {
 			return mapErr("update lead "+id, err)
 		}
-		w.counts = true // searches match lead fields
-		if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.lead_id = ?`, t.id, id); err != nil {
-			return err
+		// Searches match the lead's name, phone and email: re-index its
+		// conversations (and recount) only when one of them changed.
+		if deref(l.Name) != deref(cur.Name) || deref(l.Phone) != deref(cur.Phone) || deref(l.Email) != deref(cur.Email) {
+			w.counts = true
+			if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.lead_id = ?`, t.id, id); err != nil {
+				return err
+			}
 		}
 		return w.hook(ctx, HookLeadUpdated, l)
 	})
