@@ -233,8 +233,13 @@ END;
 -- sixth of a send's CPU). search_state records how far the batches got;
 -- searches catch up first, so they never miss a stored message.
 DROP TRIGGER IF EXISTS messages_search_insert;
+--
+-- Version 6: new conversations are indexed the same way (their insert used
+-- to index them, and FTS5 then flushed at every later statement of the
+-- group commit). Lead and meta changes still re-index in their transaction.
 CREATE TABLE IF NOT EXISTS search_state (
   id                       INTEGER PRIMARY KEY CHECK (id = 1),
-  messages_indexed_through INTEGER NOT NULL -- messages.pk
+  messages_indexed_through INTEGER NOT NULL, -- messages.pk
+  conversations_indexed_through INTEGER NOT NULL DEFAULT 0 -- conversations.pk (version 6)
 );
 INSERT OR IGNORE INTO search_state (id, messages_indexed_through) VALUES (1, 0);

@@ -63,7 +63,7 @@ type ConversationQuery struct {
 // (so that pages stay put while new conversations arrive), with the total
 // that match.
 func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) ([]AgentConversation, int, error) {
-	if q.Search != "" {
+	if q.Search != "" || q.Meta != "" { // both read the search index
 		if err := t.s.catchUpSearch(ctx); err != nil {
 			return nil, 0, err
 		}

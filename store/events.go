@@ -55,11 +55,8 @@ func (w *wtx) emit(typ, conversationID, leadID, channelID string, data any) erro
 	return nil
 }
 
-const (
-	bumpSeqSQL     = `UPDATE tenants SET last_event_seq = last_event_seq + ? WHERE id = ? RETURNING last_event_seq`
-	insertEventSQL = `INSERT INTO events (tenant_id, seq, type, conversation_id, lead_id, channel_id, payload, created_at)
+const insertEventSQL = `INSERT INTO events (tenant_id, seq, type, conversation_id, lead_id, channel_id, payload, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-)
 
 // insertEventsSQL is the insert of n events; texts for small n are built
 // once, since the statement cache keys on the text.
@@ -82,14 +79,14 @@ func buildInsertEvents(n int) string {
 }
 
 // flushEvents numbers the queued events from the tenant's counter and stores
-// them: the last statements of the transaction, so ids follow commit order.
+// them: the last statements of the write, so ids follow commit order.
 func (w *wtx) flushEvents(ctx context.Context) error {
 	if len(w.events) == 0 {
 		return nil
 	}
-	var last int64
-	if err := w.QueryRowContext(ctx, bumpSeqSQL, len(w.events), w.tenant).Scan(&last); err != nil {
-		return mapErr("bump event seq", err)
+	last, err := w.seqs.next(ctx, w, len(w.events))
+	if err != nil {
+		return err
 	}
 	first := last - int64(len(w.events)) + 1
 	// One statement for all of them: a message's events are usually two.
@@ -103,6 +100,52 @@ func (w *wtx) flushEvents(ctx context.Context) error {
 		return fmt.Errorf("store: insert events: %w", err)
 	}
 	return nil
+}
+
+// seqCounters hands out event ids. The counter of record is
+// tenants.last_event_seq, but bumping it with one UPDATE per write cost a
+// statement per request; the writer goroutine (the only one that ever
+// changes it) keeps the committed values in memory instead and writes each
+// tenant's new value once per group commit, just before the commit.
+type seqCounters struct {
+	committed map[string]int64 // the writer's: values as of the last commit
+	group     map[string]int64 // values issued in the open transaction
+}
+
+// next reserves n ids for w's tenant and returns the last of them.
+func (c *seqCounters) next(ctx context.Context, w *wtx, n int) (int64, error) {
+	cur, ok := c.group[w.tenant]
+	if !ok {
+		if cur, ok = c.committed[w.tenant]; !ok {
+			if err := w.QueryRowContext(ctx, `SELECT last_event_seq FROM tenants WHERE id = ?`, w.tenant).Scan(&cur); err != nil {
+				return 0, mapErr("read event seq", err)
+			}
+		}
+	}
+	cur += int64(n)
+	c.group[w.tenant] = cur
+	return cur, nil
+}
+
+// save writes the counters the open transaction moved.
+func (c *seqCounters) save(ctx context.Context, w *wtx) error {
+	for tenant, seq := range c.group {
+		if _, err := w.ExecContext(ctx, `UPDATE tenants SET last_event_seq = ? WHERE id = ?`, seq, tenant); err != nil {
+			return mapErr("save event seq", err)
+		}
+	}
+	return nil
+}
+
+// settle ends the transaction's counters: kept when it committed, forgotten
+// when it rolled back (the ids it issued are issued again).
+func (c *seqCounters) settle(committed bool) {
+	if committed {
+		for tenant, seq := range c.group {
+			c.committed[tenant] = seq
+		}
+	}
+	clear(c.group)
 }
 
 // EventFilter selects events for a subscriber; empty fields match everything.

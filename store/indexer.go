@@ -7,16 +7,17 @@ import (
 	"time"
 )
 
-// New messages reach the search index in batches (see schema.sql, version 5):
-// a background loop indexes what committed in the last moment, and a search
-// first catches up with whatever is still waiting, so results are complete.
+// New messages and conversations reach the search index in batches (see
+// schema.sql, versions 5 and 6): a background loop indexes what committed in
+// the last moment, and a search first catches up with whatever is still
+// waiting, so results are complete. search_state records how far, by rowid.
 const (
-	indexBatch = 5000                   // messages per indexing transaction
-	indexDelay = 250 * time.Millisecond // how long new messages may wait for the background loop
+	indexBatch = 5000                   // rows per indexing transaction
+	indexDelay = 250 * time.Millisecond // how long new rows may wait for the background loop
 )
 
-// noteNewMessages marks the index behind and wakes the loop (after a commit).
-func (s *Store) noteNewMessages() {
+// noteUnindexed marks the index behind and wakes the loop (after a commit).
+func (s *Store) noteUnindexed() {
 	s.searchDirty.Store(true)
 	select {
 	case s.indexKick <- struct{}{}:
@@ -44,14 +45,14 @@ func (s *Store) indexer() {
 	}
 }
 
-// catchUpSearch indexes every message committed so far that is not yet in
-// the search index.
+// catchUpSearch indexes every message and conversation committed so far
+// that is not yet in the search index.
 func (s *Store) catchUpSearch(ctx context.Context) error {
 	if !s.searchDirty.Swap(false) {
 		return nil
 	}
 	for {
-		more, err := s.indexMessages(ctx)
+		more, err := s.indexNext(ctx)
 		if err != nil {
 			s.searchDirty.Store(true) // try again next time
 			return err
@@ -62,33 +63,73 @@ func (s *Store) catchUpSearch(ctx context.Context) error {
 	}
 }
 
-// indexMessages indexes the next batch of unindexed messages in one statement
-// (one FTS5 flush for the lot) and reports whether more remain.
-func (s *Store) indexMessages(ctx context.Context) (bool, error) {
+// indexNext indexes the next batch of unindexed messages and conversations,
+// one statement each (one FTS5 flush per table for the lot), and reports
+// whether more remain.
+func (s *Store) indexNext(ctx context.Context) (bool, error) {
 	more := false
 	err := s.writeRaw(ctx, func(w *wtx) error {
-		var from int64
-		if err := w.QueryRowContext(ctx, `SELECT messages_indexed_through FROM search_state WHERE id = 1`).Scan(&from); err != nil {
+		var msgFrom, convFrom int64
+		if err := w.QueryRowContext(ctx, `SELECT messages_indexed_through, conversations_indexed_through
+FROM search_state WHERE id = 1`).Scan(&msgFrom, &convFrom); err != nil {
 			return mapErr("read search state", err)
 		}
-		var through sql.NullInt64
-		var n int
-		if err := w.QueryRowContext(ctx, `SELECT max(pk), count(*) FROM (SELECT pk FROM messages WHERE pk > ? ORDER BY pk LIMIT ?)`,
-			from, indexBatch).Scan(&through, &n); err != nil {
-			return mapErr("find unindexed messages", err)
+		msgThrough, msgMore, err := nextUnindexed(ctx, w, "messages", msgFrom)
+		if err != nil {
+			return err
 		}
-		if !through.Valid {
+		convThrough, convMore, err := nextUnindexed(ctx, w, "conversations", convFrom)
+		if err != nil {
+			return err
+		}
+		if msgThrough > msgFrom {
+			if _, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO messages_search (rowid, body)
+SELECT pk, content || ' ' || coalesce(extracted_text, '') FROM messages WHERE pk > ? AND pk <= ?`, msgFrom, msgThrough); err != nil {
+				return fmt.Errorf("store: index messages: %w", err)
+			}
+		}
+		if convThrough > convFrom {
+			if err := indexConversations(ctx, w, `c.pk > ? AND c.pk <= ?`, convFrom, convThrough); err != nil {
+				return err
+			}
+		}
+		if msgThrough == msgFrom && convThrough == convFrom {
 			return nil
 		}
-		if _, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO messages_search (rowid, body)
-SELECT pk, content || ' ' || coalesce(extracted_text, '') FROM messages WHERE pk > ? AND pk <= ?`, from, through.Int64); err != nil {
-			return fmt.Errorf("store: index messages: %w", err)
-		}
-		if _, err := w.ExecContext(ctx, `UPDATE search_state SET messages_indexed_through = ? WHERE id = 1`, through.Int64); err != nil {
+		if _, err := w.ExecContext(ctx, `UPDATE search_state SET messages_indexed_through = ?, conversations_indexed_through = ?
+WHERE id = 1`, msgThrough, convThrough); err != nil {
 			return mapErr("save search state", err)
 		}
-		more = n == indexBatch
+		more = msgMore || convMore
 		return nil
 	})
 	return more, err
+}
+
+// nextUnindexed finds the end of the next batch of table's rows after from
+// (from itself when there are none) and whether more follow it.
+func nextUnindexed(ctx context.Context, w *wtx, table string, from int64) (int64, bool, error) {
+	var through sql.NullInt64
+	var n int
+	if err := w.QueryRowContext(ctx, `SELECT max(pk), count(*) FROM (SELECT pk FROM `+table+` WHERE pk > ? ORDER BY pk LIMIT ?)`,
+		from, indexBatch).Scan(&through, &n); err != nil {
+		return 0, false, mapErr("find unindexed "+table, err)
+	}
+	if !through.Valid {
+		return from, false, nil
+	}
+	return through.Int64, n == indexBatch, nil
+}
+
+// forgetDeletedRowids keeps the index from skipping rows after a delete.
+// Rowids count up from the largest one present, so deleting the newest rows
+// hands their rowids out again; an indexed-through mark above them would
+// then pass over the new rows. Lowering it to the largest rowid left means
+// they get indexed (INSERT OR REPLACE makes indexing a row twice harmless).
+func forgetDeletedRowids(ctx context.Context, w *wtx) error {
+	_, err := w.ExecContext(ctx, `UPDATE search_state SET
+messages_indexed_through = min(messages_indexed_through, (SELECT coalesce(max(pk), 0) FROM messages)),
+conversations_indexed_through = min(conversations_indexed_through, (SELECT coalesce(max(pk), 0) FROM conversations))
+WHERE id = 1`)
+	return mapErr("lower search state", err)
 }

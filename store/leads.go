@@ -135,7 +135,7 @@ func (t *Tenant) DeleteLead(ctx context.Context, id string) error {
 				return mapErr("delete lead data", err)
 			}
 		}
-		return nil
+		return forgetDeletedRowids(ctx, w)
 	})
 }
 

@@ -115,7 +115,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nullStr(&in.URL), nullStr(&in.ExtractedText), in.Status, nullStr(&in.ExternalID), w.now); err != nil {
 		return st, mapErr("insert message", err)
 	}
-	w.newMsg = true
+	w.unindexed = true
 	if in.IdempotencyKey != "" {
 		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
 			return st, err
@@ -272,9 +272,7 @@ created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, w.tenant, leadID, nullStr(channelID), assistantID, threadKey, meta.encode(), w.now, w.now); err != nil {
 		return Conversation{}, mapErr("insert conversation", err)
 	}
-	if err := indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, w.tenant, id); err != nil {
-		return Conversation{}, err
-	}
+	w.unindexed = true // the indexer adds it to the search index (indexer.go)
 	w.counts = true
 	return getConversation(ctx, w, id)
 }

@@ -18,10 +18,11 @@ type step struct {
 
 // steps[0] takes version 1 to 2, and so on.
 var steps = []step{
-	{},                      // 2: idempotency table
-	{},                      // 3: batches, webhooks, deliveries
-	{after: backfillSearch}, // 4: full-text search of conversations and messages
-	{after: markIndexed},    // 5: messages indexed in batches (search_state)
+	{},                                // 2: idempotency table
+	{},                                // 3: batches, webhooks, deliveries
+	{after: backfillSearch},           // 4: full-text search of conversations and messages
+	{after: markIndexed},              // 5: messages indexed in batches (search_state)
+	{after: markConversationsIndexed}, // 6: conversations indexed in batches too
 }
 
 // SchemaVersion is the version schema.sql describes.
@@ -86,6 +87,26 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 // (its insert trigger did it).
 func markIndexed(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `UPDATE search_state SET messages_indexed_through = (SELECT coalesce(max(pk), 0) FROM messages)`)
+	return err
+}
+
+// markConversationsIndexed gives an older search_state its version-6 column
+// (schema.sql already made it when the table is new) and records that every
+// conversation is indexed (they were, on insert).
+func markConversationsIndexed(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('search_state')
+WHERE name = 'conversations_indexed_through'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE search_state
+ADD COLUMN conversations_indexed_through INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE search_state
+SET conversations_indexed_through = (SELECT coalesce(max(pk), 0) FROM conversations)`)
 	return err
 }
 

@@ -34,8 +34,9 @@ const DefaultReaders = 4
 
 // Store is the SQLite-backed state of one Parley server.
 type Store struct {
-	w *sql.DB // exactly one connection: all writes are serialised here
-	r *sql.DB // query_only connections for reads
+	w  *sql.DB // exactly one connection: all writes are serialised here
+	r  *sql.DB // query_only connections for reads
+	ck *sql.DB // the checkpointer's connection (checkpoint.go)
 
 	// writes feed the writer goroutine (group commit, see writer.go), which
 	// also hands events to the sink in commit order.
@@ -51,10 +52,15 @@ type Store struct {
 	countGen atomic.Int64
 	counts   countCache
 	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
-	hookCache  map[string][]Webhook
-	indexKick  chan struct{}
-	sink       func([]Event)
-	outboxHook func()
+	hookCache map[string][]Webhook
+	seqs      seqCounters // the writer's event counters (events.go)
+	indexKick chan struct{}
+	ckKick    chan struct{}
+	ckStopped chan struct{}
+	// checkpoints counts the checkpointer's completed runs (for tests).
+	checkpoints atomic.Int64
+	sink        func([]Event)
+	outboxHook  func()
 
 	now       func() time.Time
 	writeWait func(time.Duration)
@@ -101,13 +107,25 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	s := &Store{w: w, r: r, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
+	ck, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxIdleTime(0)
+	ck.SetConnMaxLifetime(0)
+	s := &Store{w: w, r: r, ck: ck, ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}), now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
-		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}, hookCache: map[string][]Webhook{}}
+		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}, hookCache: map[string][]Webhook{},
+		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	go s.writer()
 	go s.indexer()
-	s.noteNewMessages() // messages left unindexed by a crash
+	go s.checkpointer()
+	s.noteUnindexed() // rows left unindexed by a crash
 	return s, nil
 }
 
@@ -125,6 +143,7 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer's job (checkpoint.go)
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -137,9 +156,10 @@ func (s *Store) Now() time.Time { return s.now() }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.stopped
+	<-s.ckStopped
 	s.wstmts.close()
 	s.rstmts.close()
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close())
 }
 
 // Ping checks that the database answers (readiness).
@@ -169,16 +189,17 @@ func (t *Tenant) ID() string { return t.id }
 // numbered and stored when it commits.
 type wtx struct {
 	*sql.Tx
-	stmts  *stmtCache
-	tenant string
-	now    int64
-	events []Event
-	outbox bool // deliveries were queued: wake the worker after commit
-	newMsg bool // messages were inserted: the search index is behind
-	counts bool // rows that lists count were added, removed or refiled
+	stmts     *stmtCache
+	tenant    string
+	now       int64
+	events    []Event
+	outbox    bool // deliveries were queued: wake the worker after commit
+	unindexed bool // messages or conversations were inserted: the search index is behind
+	counts    bool // rows that lists count were added, removed or refiled
 	// hookCache is the writer's cache of active webhooks per tenant
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook
+	seqs      *seqCounters
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).

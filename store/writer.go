@@ -116,48 +116,56 @@ func (s *Store) runGroup(batch []*writeReq) {
 
 // commit runs the requests in one transaction and commits it; the first
 // error rolls everything back.
-func (s *Store) commit(reqs []*writeReq) error {
+func (s *Store) commit(reqs []*writeReq) (err error) {
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer s.wstmts.prepareWanted(ctx)
+	defer func() { s.seqs.settle(err == nil) }()
 	now := s.now().UnixMilli()
+	var w *wtx
 	for _, r := range reqs {
-		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache}
-		err := r.fn(r.w)
+		w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs}
+		r.w = w
+		err := r.fn(w)
 		if err == nil {
-			err = r.w.flushEvents(ctx)
+			err = w.flushEvents(ctx)
 		}
 		if err != nil {
 			tx.Rollback()
 			return err
 		}
 	}
+	if err := s.seqs.save(ctx, w); err != nil {
+		tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.kickCheckpoint()
 	return nil
 }
 
 // finish answers the requests of a commit and, when it succeeded, hands
 // their events to the sink in order and wakes the outbox.
 func (s *Store) finish(reqs []*writeReq, err error) {
-	outbox, newMsg := false, false
+	outbox, unindexed := false, false
 	for _, r := range reqs {
 		if err == nil {
 			if len(r.w.events) > 0 {
 				s.sink(r.w.events)
 			}
 			outbox = outbox || r.w.outbox
-			newMsg = newMsg || r.w.newMsg
+			unindexed = unindexed || r.w.unindexed
 			if r.w.counts {
 				s.countGen.Add(1)
 			}
 		}
-		if newMsg { // before answering: a search right after this write must see it
-			s.noteNewMessages()
+		if unindexed { // before answering: a search right after this write must see it
+			s.noteUnindexed()
 		}
 		r.done <- err
 	}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openForTest(t *testing.T) *Store {
+	t.Helper()
+	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestCheckpointer: commits leave the copying to the background loop, which
+// runs after them; a checkpoint copies the whole WAL when no reader holds
+// it, and the writer then starts the WAL over instead of growing it.
+func TestCheckpointer(t *testing.T) {
+	ctx := context.Background()
+	s := openForTest(t)
+	info, _, err := s.CreateTenant(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := s.Tenant(info.ID)
+	addMessages := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := ten.AddMessage(ctx, MessageInput{LeadID: fmt.Sprintf("lead-%d", i), CreateLead: true,
+				Role: RoleUser, Content: "oi", Status: MsgDelivered}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	addMessages(200)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.checkpoints.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpointer did not run within 10 s of 200 commits")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	addMessages(200)
+	st, err := s.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Busy || st.Log == 0 || st.Copied != st.Log {
+		t.Fatalf("checkpoint with no reader: %+v, want the whole non-empty WAL copied", st)
+	}
+	addMessages(1)
+	after, err := s.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Log >= st.Log {
+		t.Fatalf("after a full checkpoint one more commit left a WAL of %d pages (was %d): it was not started over", after.Log, st.Log)
+	}
+}
