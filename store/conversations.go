@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // Conversation statuses.
@@ -91,15 +92,25 @@ type ConversationFilter struct {
 	IsAIActive                             *bool
 }
 
-// ListConversations lists conversations, newest activity first.
-func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p Page) ([]Conversation, int, error) {
+// sortMatchesMax is how many filtered conversations ListConversations
+// sorts at most; past it, it walks the activity order instead.
+var sortMatchesMax = 2000
+
+// conversationsWhere is the WHERE clause of a conversation list. walk marks
+// the channel and assistant terms with a unary +, so that SQLite does not
+// read them through their indexes.
+func conversationsWhere(tenant string, f ConversationFilter, walk bool) (string, []any) {
 	where := ` WHERE c.tenant_id = ?`
-	args := []any{t.id}
+	args := []any{tenant}
 	for _, eq := range []struct{ col, v string }{
 		{"c.lead_id", f.LeadID}, {"c.status", f.Status}, {"c.channel_id", f.ChannelID}, {"c.assistant_id", f.AssistantID},
 	} {
 		if eq.v != "" {
-			where += ` AND ` + eq.col + ` = ?`
+			if walk && (eq.col == "c.channel_id" || eq.col == "c.assistant_id") {
+				where += ` AND +` + eq.col + ` = ?`
+			} else {
+				where += ` AND ` + eq.col + ` = ?`
+			}
 			args = append(args, eq.v)
 		}
 	}
@@ -107,12 +118,44 @@ func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p 
 		where += ` AND c.is_ai_active = ?`
 		args = append(args, *f.IsAIActive)
 	}
+	return where, args
+}
+
+// conversationsPageSQL is the query of a page of conversations, given how
+// many match. Only the activity and status indexes are in activity order
+// (see schema.sql), and without statistics SQLite prefers walking one of
+// them to sorting, even for a lead's two conversations among 100,000. So a
+// lead filter, and a channel or assistant filter with few matches, read the
+// matches through their own index and sort them; a channel or assistant
+// with many matches walks the activity (or status) order and skips the rest.
+func conversationsPageSQL(tenant string, f ConversationFilter, total int) (string, []any) {
+	index := ""
+	switch {
+	case f.LeadID != "":
+		index = "conversations_by_lead"
+	case total > sortMatchesMax:
+	case f.ChannelID != "":
+		index = "conversations_by_channel"
+	case f.AssistantID != "":
+		index = "conversations_by_assistant"
+	}
+	from := conversationFrom
+	if index != "" {
+		from = strings.Replace(from, "conversations c", "conversations c INDEXED BY "+index, 1)
+	}
+	where, args := conversationsWhere(tenant, f, index == "")
+	return `SELECT ` + conversationColumns + from + where + ` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?`, args
+}
+
+// ListConversations lists conversations, newest activity first.
+func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p Page) ([]Conversation, int, error) {
+	where, args := conversationsWhere(t.id, f, false)
 	total, err := t.s.count(ctx, `SELECT count(*) FROM conversations c`+where, args...)
 	if err != nil {
 		return nil, 0, mapErr("count conversations", err)
 	}
-	rows, err := t.s.query(ctx, `SELECT `+conversationColumns+conversationFrom+where+
-		` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?`, append(args, p.Limit, p.Offset)...)
+	q, args := conversationsPageSQL(t.id, f, total)
+	rows, err := t.s.query(ctx, q, append(args, p.Limit, p.Offset)...)
 	if err != nil {
 		return nil, 0, mapErr("list conversations", err)
 	}

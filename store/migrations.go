@@ -18,11 +18,11 @@ type step struct {
 
 // steps[0] takes version 1 to 2, and so on.
 var steps = []step{
-	{},                                // 2: idempotency table
-	{},                                // 3: batches, webhooks, deliveries
-	{after: backfillSearch},           // 4: full-text search of conversations and messages
-	{after: markIndexed},              // 5: messages indexed in batches (search_state)
-	{after: markConversationsIndexed}, // 6: conversations indexed in batches too
+	{},                      // 2: idempotency table
+	{},                      // 3: batches, webhooks, deliveries
+	{after: backfillSearch}, // 4: full-text search of conversations and messages
+	{after: markIndexed},    // 5: messages indexed in batches (search_state)
+	{before: dropActivityIndexes, after: markConversationsIndexed}, // 6: conversations indexed in batches; leaner indexes
 }
 
 // SchemaVersion is the version schema.sql describes.
@@ -88,6 +88,17 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 func markIndexed(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `UPDATE search_state SET messages_indexed_through = (SELECT coalesce(max(pk), 0) FROM messages)`)
 	return err
+}
+
+// dropActivityIndexes drops the version-5 lead, channel and assistant indexes
+// of conversations, which schema.sql then makes again without updated_at.
+func dropActivityIndexes(ctx context.Context, tx *sql.Tx) error {
+	for _, ix := range []string{"conversations_by_lead", "conversations_by_channel", "conversations_by_assistant"} {
+		if _, err := tx.ExecContext(ctx, "DROP INDEX IF EXISTS "+ix); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // markConversationsIndexed gives an older search_state its version-6 column

@@ -96,9 +96,15 @@ CREATE TABLE IF NOT EXISTS conversations (
 CREATE UNIQUE INDEX IF NOT EXISTS conversations_active_thread
   ON conversations(tenant_id, lead_id, thread_key) WHERE status = 'active';
 CREATE INDEX IF NOT EXISTS conversations_by_activity ON conversations(tenant_id, updated_at, id);
-CREATE INDEX IF NOT EXISTS conversations_by_lead ON conversations(tenant_id, lead_id, updated_at, id);
-CREATE INDEX IF NOT EXISTS conversations_by_channel ON conversations(tenant_id, channel_id, updated_at, id);
-CREATE INDEX IF NOT EXISTS conversations_by_assistant ON conversations(tenant_id, assistant_id, updated_at, id);
+-- Only the activity and status indexes hold updated_at: every message moves
+-- its conversation in each index that does (a delete and an insert, two
+-- pages to write), so the lead, channel and assistant indexes leave it out
+-- (version 6). A lead has few conversations to sort; for channel and
+-- assistant filters ListConversations picks the cheaper of sorting the
+-- matches and walking the activity order.
+CREATE INDEX IF NOT EXISTS conversations_by_lead ON conversations(tenant_id, lead_id);
+CREATE INDEX IF NOT EXISTS conversations_by_channel ON conversations(tenant_id, channel_id);
+CREATE INDEX IF NOT EXISTS conversations_by_assistant ON conversations(tenant_id, assistant_id);
 CREATE INDEX IF NOT EXISTS conversations_by_status ON conversations(tenant_id, status, updated_at, id);
 CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations(tenant_id, created_at, id);
 
