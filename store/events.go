@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -58,46 +59,52 @@ func (w *wtx) emit(typ, conversationID, leadID, channelID string, data any) erro
 const insertEventSQL = `INSERT INTO events (tenant_id, seq, type, conversation_id, lead_id, channel_id, payload, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-// insertEventsSQL is the insert of n events; texts for small n are built
-// once, since the statement cache keys on the text.
-func insertEventsSQL(n int) string {
-	if n < len(insertEventsTexts) {
-		return insertEventsTexts[n]
-	}
-	return buildInsertEvents(n)
-}
+// insertEventsSQL is the insert of n events. n is a power of two up to
+// maxEventsInsert, so that the statement cache holds a handful of texts.
+func insertEventsSQL(n int) string { return insertEventsTexts[bits.Len(uint(n))-1] }
 
-var insertEventsTexts = func() (t [8]string) {
-	for n := 1; n < len(t); n++ {
-		t[n] = buildInsertEvents(n)
+const maxEventsInsert = 64
+
+var insertEventsTexts = func() (t [7]string) {
+	for i := range t {
+		t[i] = insertEventSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", 1<<i-1)
 	}
 	return t
 }()
 
-func buildInsertEvents(n int) string {
-	return insertEventSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n-1)
-}
-
-// flushEvents numbers the queued events from the tenant's counter and stores
-// them: the last statements of the write, so ids follow commit order.
-func (w *wtx) flushEvents(ctx context.Context) error {
-	if len(w.events) == 0 {
+// flushEvents numbers the events queued by a group's writes from their
+// tenants' counters, in the order of the writes, and stores them in a few
+// multi-row inserts: the last statements of the group's transaction, so ids
+// follow commit order.
+func flushEvents(ctx context.Context, ws []*wtx) error {
+	var rows []*Event
+	for _, w := range ws {
+		if len(w.events) == 0 {
+			continue
+		}
+		last, err := w.seqs.next(ctx, w, len(w.events))
+		if err != nil {
+			return err
+		}
+		for i := range w.events {
+			w.events[i].Seq = last - int64(len(w.events)-1-i)
+			rows = append(rows, &w.events[i])
+		}
+	}
+	if len(rows) == 0 {
 		return nil
 	}
-	last, err := w.seqs.next(ctx, w, len(w.events))
-	if err != nil {
-		return err
-	}
-	first := last - int64(len(w.events)) + 1
-	// One statement for all of them: a message's events are usually two.
-	args := make([]any, 0, 8*len(w.events))
-	for i := range w.events {
-		ev := &w.events[i]
-		ev.Seq = first + int64(i)
-		args = append(args, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID, ev.ChannelID, string(ev.Payload), ev.CreatedAt)
-	}
-	if _, err := w.ExecContext(ctx, insertEventsSQL(len(w.events)), args...); err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
+	args := make([]any, 0, 8*min(len(rows), maxEventsInsert))
+	for len(rows) > 0 {
+		n := 1 << (bits.Len(uint(min(len(rows), maxEventsInsert))) - 1) // the largest power of two that fits
+		args = args[:0]
+		for _, ev := range rows[:n] {
+			args = append(args, ev.TenantID, ev.Seq, ev.Type, ev.ConversationID, ev.LeadID, ev.ChannelID, string(ev.Payload), ev.CreatedAt)
+		}
+		if _, err := ws[0].ExecContext(ctx, insertEventsSQL(n), args...); err != nil {
+			return fmt.Errorf("store: insert events: %w", err)
+		}
+		rows = rows[n:]
 	}
 	return nil
 }

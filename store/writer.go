@@ -125,20 +125,20 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 	defer s.wstmts.prepareWanted(ctx)
 	defer func() { s.seqs.settle(err == nil) }()
 	now := s.now().UnixMilli()
-	var w *wtx
-	for _, r := range reqs {
-		w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs}
-		r.w = w
-		err := r.fn(w)
-		if err == nil {
-			err = w.flushEvents(ctx)
-		}
-		if err != nil {
+	ws := make([]*wtx, len(reqs))
+	for i, r := range reqs {
+		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs}
+		ws[i] = r.w
+		if err := r.fn(r.w); err != nil {
 			tx.Rollback()
 			return err
 		}
 	}
-	if err := s.seqs.save(ctx, w); err != nil {
+	if err := flushEvents(ctx, ws); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := s.seqs.save(ctx, ws[0]); err != nil {
 		tx.Rollback()
 		return err
 	}
