@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 )
 
 // Assistant is an AI agent's configuration ("bot" in the EvaGPT dialect).
@@ -87,6 +88,7 @@ func (in AssistantInput) apply(a Assistant) Assistant {
 var DefaultAssistantSettings = Assistant{HistoryLimit: 20, DebounceSeconds: 5, DebounceMaxWaitSeconds: 30, PauseOnHuman: true}
 
 func insertAssistant(ctx context.Context, w *wtx, in AssistantInput, isDefault bool) (Assistant, error) {
+	w.assistants = true
 	a := in.apply(DefaultAssistantSettings)
 	a.ID, a.IsDefault = NewID(), isDefault
 	a, err := scanAssistant(w.QueryRowContext(ctx, `INSERT INTO assistants (id, tenant_id, name, description, presentation,
@@ -108,10 +110,53 @@ func (t *Tenant) CreateAssistant(ctx context.Context, in AssistantInput) (Assist
 	return a, err
 }
 
-// Assistant returns one assistant.
+// Assistant returns one assistant. Every AI turn reads its assistant and
+// assistants change rarely, so reads come from memory until a write to
+// assistants commits: such a write bumps assistantGen after its commit and
+// before it is answered, so nobody reads an assistant older than their own
+// acknowledged change.
 func (t *Tenant) Assistant(ctx context.Context, id string) (Assistant, error) {
+	gen := t.s.assistantGen.Load()
+	key := t.id + "\x00" + id
+	t.s.assistantCache.mu.Lock()
+	c, ok := t.s.assistantCache.m[key]
+	t.s.assistantCache.mu.Unlock()
+	if ok && c.gen == gen {
+		return c.a.clone(), nil
+	}
 	a, err := scanAssistant(t.s.queryRow(ctx, `SELECT `+assistantColumns+` FROM assistants WHERE tenant_id = ? AND id = ?`, t.id, id))
-	return a, mapErr("get assistant "+id, err)
+	if err != nil {
+		return a, mapErr("get assistant "+id, err)
+	}
+	t.s.assistantCache.mu.Lock()
+	if len(t.s.assistantCache.m) >= maxCachedAssistants {
+		clear(t.s.assistantCache.m)
+	}
+	t.s.assistantCache.m[key] = cachedAssistant{gen: gen, a: a.clone()}
+	t.s.assistantCache.mu.Unlock()
+	return a, nil
+}
+
+type assistantCache struct {
+	mu sync.Mutex
+	m  map[string]cachedAssistant // by tenant and id
+}
+
+type cachedAssistant struct {
+	gen int64
+	a   Assistant
+}
+
+// maxCachedAssistants bounds the cache; past it the cache starts over.
+const maxCachedAssistants = 10000
+
+// clone copies a so that no caller shares its pointer fields.
+func (a Assistant) clone() Assistant {
+	if a.Temperature != nil {
+		t := *a.Temperature
+		a.Temperature = &t
+	}
+	return a
 }
 
 // DefaultAssistant returns the tenant's default assistant.
@@ -147,6 +192,7 @@ ORDER BY created_at, id LIMIT ? OFFSET ?`, t.id, p.Limit, p.Offset)
 func (t *Tenant) UpdateAssistant(ctx context.Context, id string, in AssistantInput) (Assistant, error) {
 	var a Assistant
 	err := t.s.write(ctx, t.id, func(w *wtx) error {
+		w.assistants = true
 		cur, err := scanAssistant(w.QueryRowContext(ctx, `SELECT `+assistantColumns+` FROM assistants WHERE tenant_id = ? AND id = ?`, t.id, id))
 		if err != nil {
 			return mapErr("get assistant "+id, err)
@@ -169,6 +215,7 @@ var ErrDefaultAssistant = fmt.Errorf("the default assistant cannot be deleted: %
 // assistant and its channels lose their assistant.
 func (t *Tenant) DeleteAssistant(ctx context.Context, id string) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
+		w.assistants = true
 		var isDefault bool
 		err := w.QueryRowContext(ctx, `SELECT is_default FROM assistants WHERE tenant_id = ? AND id = ?`, t.id, id).Scan(&isDefault)
 		if err != nil {

@@ -51,6 +51,10 @@ type Store struct {
 	// (counts.go).
 	countGen atomic.Int64
 	counts   countCache
+	// assistantGen changes after every commit that wrote assistants
+	// (Tenant.Assistant's cache).
+	assistantGen   atomic.Int64
+	assistantCache assistantCache
 	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
 	hookCache map[string][]Webhook
 	seqs      seqCounters // the writer's event counters (events.go)
@@ -120,7 +124,8 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	s := &Store{w: w, r: r, ck: ck, ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}), now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
-		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}}, hookCache: map[string][]Webhook{},
+		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}},
+		assistantCache: assistantCache{m: map[string]cachedAssistant{}}, hookCache: map[string][]Webhook{},
 		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	go s.writer()
 	go s.indexer()
@@ -189,13 +194,14 @@ func (t *Tenant) ID() string { return t.id }
 // numbered and stored when it commits.
 type wtx struct {
 	*sql.Tx
-	stmts     *stmtCache
-	tenant    string
-	now       int64
-	events    []Event
-	outbox    bool // deliveries were queued: wake the worker after commit
-	unindexed bool // messages or conversations were inserted: the search index is behind
-	counts    bool // rows that lists count were added, removed or refiled
+	stmts      *stmtCache
+	tenant     string
+	now        int64
+	events     []Event
+	outbox     bool // deliveries were queued: wake the worker after commit
+	unindexed  bool // messages or conversations were inserted: the search index is behind
+	counts     bool // rows that lists count were added, removed or refiled
+	assistants bool // assistants were written: cached ones are stale
 	// hookCache is the writer's cache of active webhooks per tenant
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook
