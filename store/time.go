@@ -75,6 +75,9 @@ func (m Meta) encode() string {
 
 func decodeMeta(s string) Meta {
 	m := Meta{}
+	if s == "{}" { // most conversations have none: skip the decoder
+		return m
+	}
 	_ = json.Unmarshal([]byte(s), &m)
 	return m
 }
