@@ -109,8 +109,8 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 	var err error
 	if strings.TrimSpace(q.Search) == "" {
 		total, err = t.s.count(ctx, countQuery, args...)
-	} else { // message text changes with every message: count afresh
-		err = t.s.queryRow(ctx, countQuery, args...).Scan(&total)
+	} else {
+		total, err = t.s.countAt(ctx, t.s.searchCountGen(), countQuery, args...)
 	}
 	if err != nil {
 		return nil, 0, mapErr("count conversations", err)

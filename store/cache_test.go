@@ -48,3 +48,60 @@ func TestAssistantReadsSeeEveryWrite(t *testing.T) {
 		t.Fatalf("read after delete: %v, want ErrNotFound", err)
 	}
 }
+
+// TestSearchTotalsSeeEveryWrite: text-search totals are cached, and every
+// kind of write that changes what a search matches shows in the next total.
+func TestSearchTotalsSeeEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.New(t)
+	ten, _ := storetest.Tenant(t, st, "acme")
+	total := func(search string) int {
+		t.Helper()
+		_, n, err := ten.SearchConversations(ctx, store.ConversationQuery{Limit: 5, Search: search})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	say := func(lead, text string) store.Stored {
+		t.Helper()
+		s, err := ten.AddMessage(ctx, store.MessageInput{LeadID: lead, CreateLead: true, Role: store.RoleUser, Content: text,
+			Status: store.MsgDelivered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := say("lead-1", "zebra crossing")
+	for range 2 {
+		if n := total("zebra"); n != 1 {
+			t.Fatalf("zebra: %d, want 1", n)
+		}
+	}
+	say("lead-2", "another zebra") // a new conversation's message
+	if n := total("zebra"); n != 2 {
+		t.Fatalf("zebra after a second conversation mentions it: %d, want 2", n)
+	}
+	if n := total("Quagga"); n != 0 {
+		t.Fatalf("Quagga: %d, want 0", n)
+	}
+	name := "Quagga Smith"
+	if _, err := ten.UpdateLead(ctx, "lead-1", store.LeadInput{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if n := total("Quagga"); n != 1 {
+		t.Fatalf("Quagga after a lead is renamed: %d, want 1", n)
+	}
+	if _, err := ten.UpdateConversation(ctx, first.Conversation.ID, store.ConversationPatch{Meta: store.Meta{"team": "okapi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := total("okapi"); n != 1 {
+		t.Fatalf("okapi after a meta change: %d, want 1", n)
+	}
+	if err := ten.DeleteLead(ctx, "lead-2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := total("zebra"); n != 1 {
+		t.Fatalf("zebra after a lead is deleted: %d, want 1", n)
+	}
+}

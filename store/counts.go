@@ -25,8 +25,8 @@ type cachedCount struct {
 
 // newMsgCounts notes the count-relevant change a message made: a human who
 // pauses the AI moves the conversation between is_ai_active filters. (Every
-// message can change what a text search matches, so text searches are never
-// counted from the cache.)
+// message can change what a text search matches: text-search totals are
+// cached by searchCountGen, which every new message moves.)
 func (w *wtx) newMsgCounts(before, after Conversation) {
 	if before.IsAIActive != after.IsAIActive {
 		w.counts = true
@@ -38,7 +38,19 @@ const maxCachedCounts = 10000
 
 // count runs a count(*) query, or answers it from the cache.
 func (s *Store) count(ctx context.Context, q string, args ...any) (int, error) {
-	gen := s.countGen.Load()
+	return s.countAt(ctx, s.countGen.Load(), q, args...)
+}
+
+// searchCountGen is the generation of text-search totals: they change with
+// the rows lists count, with the search index (new messages and
+// conversations, re-indexed leads and meta) and with assistants' names. The
+// counters only grow, so their sum changes whenever one does.
+func (s *Store) searchCountGen() int64 {
+	return s.countGen.Load() + s.searchGen.Load() + s.assistantGen.Load()
+}
+
+// countAt is count with the generation read by the caller before the query.
+func (s *Store) countAt(ctx context.Context, gen int64, q string, args ...any) (int, error) {
 	key := q + "\x00" + fmt.Sprint(args...)
 	s.counts.mu.Lock()
 	c, ok := s.counts.m[key]

@@ -83,6 +83,7 @@ FROM search_state WHERE id = 1`).Scan(&msgFrom, &convFrom); err != nil {
 			return err
 		}
 		if msgThrough > msgFrom {
+			w.reindexed = true
 			if _, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO messages_search (rowid, body)
 SELECT pk, content || ' ' || coalesce(extracted_text, '') FROM messages WHERE pk > ? AND pk <= ?`, msgFrom, msgThrough); err != nil {
 				return fmt.Errorf("store: index messages: %w", err)

@@ -15,6 +15,7 @@ const (
 // indexConversations refreshes the search documents of the conversations
 // matching where (a condition on c, with args), inside a write transaction.
 func indexConversations(ctx context.Context, w *wtx, where string, args ...any) error {
+	w.reindexed = true
 	_, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO conversation_search (rowid, ident, meta)
 SELECT c.rowid, `+searchIdent+`, `+searchMeta+` FROM conversations c
 LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `+where, args...)

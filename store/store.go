@@ -53,7 +53,10 @@ type Store struct {
 	counts   countCache
 	// assistantGen changes after every commit that wrote assistants
 	// (Tenant.Assistant's cache).
-	assistantGen   atomic.Int64
+	assistantGen atomic.Int64
+	// searchGen changes after every commit that inserted messages or
+	// conversations or wrote search documents (text-search totals).
+	searchGen      atomic.Int64
 	assistantCache assistantCache
 	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
 	hookCache map[string][]Webhook
@@ -202,6 +205,7 @@ type wtx struct {
 	unindexed  bool // messages or conversations were inserted: the search index is behind
 	counts     bool // rows that lists count were added, removed or refiled
 	assistants bool // assistants were written: cached ones are stale
+	reindexed  bool // search documents were written
 	// hookCache is the writer's cache of active webhooks per tenant
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook

@@ -190,6 +190,9 @@ func (s *Store) finish(reqs []*writeReq, err error) {
 			if r.w.assistants {
 				s.assistantGen.Add(1)
 			}
+			if r.w.unindexed || r.w.reindexed {
+				s.searchGen.Add(1)
+			}
 		}
 		if unindexed { // before answering: a search right after this write must see it
 			s.noteUnindexed()
