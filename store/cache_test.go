@@ -78,6 +78,13 @@ func TestSearchTotalsSeeEveryWrite(t *testing.T) {
 			t.Fatalf("zebra: %d, want 1", n)
 		}
 	}
+	if n := total("giraffe"); n != 0 {
+		t.Fatalf("giraffe: %d, want 0", n)
+	}
+	say("lead-1", "a giraffe too") // only the search index changes
+	if n := total("giraffe"); n != 1 {
+		t.Fatalf("giraffe after a message in an existing conversation: %d, want 1", n)
+	}
 	say("lead-2", "another zebra") // a new conversation's message
 	if n := total("zebra"); n != 2 {
 		t.Fatalf("zebra after a second conversation mentions it: %d, want 2", n)
