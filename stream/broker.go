@@ -23,9 +23,11 @@ const (
 	// frame: long enough not to hammer a restarting server, short enough that
 	// an evicted client is back before a human notices.
 	DefaultRetry = 5 * time.Second
-	// DefaultBuffer is the per-subscriber queue: it absorbs bursts (a whole
-	// AI turn is a handful of events) at 4 KB of pointers per stream, 40 MB
-	// at DefaultMaxStreams. A client further behind is evicted and replays.
+	// DefaultBuffer is the per-subscriber queue's limit: it absorbs bursts
+	// (a whole AI turn is a handful of events, a busy tenant's minute a few
+	// hundred). The queue grows to it only while a client lags, at 8 bytes
+	// an event, so a full one is 4 KB, 40 MB at DefaultMaxStreams. A client
+	// further behind is evicted and replays.
 	DefaultBuffer = 512
 	// DefaultMaxStreams bounds open streams (a goroutine, a socket and a
 	// buffer each) so that a reconnect storm cannot exhaust memory.
@@ -59,7 +61,7 @@ var ErrClosed = errors.Join(errors.New("stream: broker is shut down"), sse.ErrPr
 type Options struct {
 	Heartbeat   time.Duration // interval of heartbeat frames
 	Retry       time.Duration // reconnection delay sent in the first frame
-	Buffer      int           // per-subscriber channel capacity
+	Buffer      int           // per-subscriber queue limit
 	MaxStreams  int           // open streams allowed at once
 	ReplayBatch int           // rows per store read during a replay
 	Retention   time.Duration // age after which RunPruner deletes events
@@ -129,11 +131,14 @@ func newItem(ev *store.Event) *item { return &item{ev: ev, msg: newMessage(ev)} 
 
 // subscriber is one open stream.
 type subscriber struct {
-	tenant string
+	// Publish reads these for every subscriber of the tenant: kept together.
 	filter store.EventFilter
-	ch     chan *item
-	gone   chan struct{} // closed once, by eviction or Shutdown
 	dead   atomic.Bool   // set by whoever closes gone
+	q      queue         // items not taken by the stream yet
+	wake   chan struct{} // holds a token once something was pushed to q
+
+	tenant string
+	gone   chan struct{} // closed once, by eviction or Shutdown
 	idx    int           // position in b.tenants[tenant], guarded by b.mu
 
 	ctlMu sync.Mutex
@@ -189,8 +194,9 @@ func (b *Broker) PublishLive(ev store.Event) {
 	b.fanOut(&ev)
 }
 
-// fanOut is Publish for one event; b.mu is read-locked. It allocates only
-// the event's item, once, and only if someone wants the event.
+// fanOut is Publish for one event; b.mu is read-locked. It allocates the
+// event's item, once, and only if someone wants the event; beyond that only
+// the queue of a subscriber that lags grows.
 func (b *Broker) fanOut(ev *store.Event) {
 	var it *item
 	for _, s := range b.tenants[ev.TenantID] {
@@ -200,10 +206,13 @@ func (b *Broker) fanOut(ev *store.Event) {
 		if it == nil {
 			it = newItem(ev)
 		}
-		select {
-		case s.ch <- it:
-		default:
+		if !s.q.push(it, b.opts.Buffer) {
 			b.evict(s)
+			continue
+		}
+		select {
+		case s.wake <- struct{}{}:
+		default: // a token is already waiting: the stream will see this item too
 		}
 	}
 }
@@ -219,14 +228,13 @@ func (b *Broker) evict(s *subscriber) {
 	b.evictions.Add(1)
 	go func() {
 		s.abort()
-		b.log.Warn("stream: evicted slow subscriber", "tenant", s.tenant, "buffer", cap(s.ch))
+		b.log.Warn("stream: evicted slow subscriber", "tenant", s.tenant, "buffer", b.opts.Buffer)
 	}()
 }
 
 // register adds a subscriber to its tenant's index.
 func (b *Broker) register(tenant string, f store.EventFilter, rc *http.ResponseController) (*subscriber, error) {
-	s := &subscriber{tenant: tenant, filter: f, ch: make(chan *item, b.opts.Buffer),
-		gone: make(chan struct{}), rc: rc}
+	s := &subscriber{tenant: tenant, filter: f, wake: make(chan struct{}, 1), gone: make(chan struct{}), rc: rc}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

@@ -1,12 +1,12 @@
 // Package stream fans stored events out to SSE subscribers (API.md §2).
 //
 // The store hands every committed event to Broker.Publish, which queues a
-// pointer to it, without blocking, on the bounded channel of each subscriber
+// pointer to it, without blocking, on the bounded queue of each subscriber
 // of the event's tenant whose filter matches. Each stream is served by its own
 // goroutine through go-sse's Server, with our Broker behind it as the
 // sse.Provider: it registers the subscription, writes the first frame
 // (retry: 5000), replays from the events table after the client's
-// Last-Event-ID, then goes live from its channel, skipping what the replay
+// Last-Event-ID, then goes live from its queue, skipping what the replay
 // already sent.
 //
 // Why our own Provider and not go-sse's Joe: Joe writes to its subscribers in

@@ -121,7 +121,8 @@ func (p *provider) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// stream runs one subscription: register, first frame, replay, live.
+// stream runs one subscription: register, first frame and replay (off this
+// goroutine: see offStack), live.
 func (b *Broker) stream(ctx context.Context, sess *session, c sse.MessageWriter) error {
 	sub := sess.sub
 	// Registering before the first byte is what makes "every event stored
@@ -133,6 +134,52 @@ func (b *Broker) stream(ctx context.Context, sess *session, c sse.MessageWriter)
 	defer b.unregister(s)
 	defer s.detach() // runs first: no write deadline once we let go of w
 
+	o := offStack(func() opened { return b.open(ctx, s, sess, c) })
+	if o.live {
+		b.live(ctx, s, c, o.last)
+	}
+	return o.err
+}
+
+// offStack runs f on a short-lived goroutine, waits for it and returns what
+// f returned; a panic in f is raised again here. A stream's goroutine lives
+// as long as the stream, parked about 5 KB deep under net/http, echo's
+// middleware and go-sse, in an 8 KB stack. One call needing more (net/http's
+// first header write takes ~4 KB more, a replay's SQLite reads far more)
+// would double that stack, and the runtime halves a stack again only while
+// less than a quarter of it is in use: the stream would keep 16 KB to its
+// end. Run here, such calls leave it at 8 KB (fanout to 5,000 streams: 18 ->
+// 10 KB of goroutine stack per stream, net/http's background reader included).
+func offStack[T any](f func() T) T {
+	var v T
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer func() {
+			p = recover()
+			close(done)
+		}()
+		v = f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
+	return v
+}
+
+// opened is what open reports: whether the stream goes on to live, the
+// highest stored id already sent or covered by the replay, and Serve's error.
+type opened struct {
+	live bool
+	last int64
+	err  error
+}
+
+// open writes the headers and the first frame, then replays what the client
+// missed. The client leaving is not an error.
+func (b *Broker) open(ctx context.Context, s *subscriber, sess *session, c sse.MessageWriter) opened {
+	sub := sess.sub
 	h := sess.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -144,28 +191,26 @@ func (b *Broker) stream(ctx context.Context, sess *session, c sse.MessageWriter)
 	// first frame now fires EventSource.onopen at once.
 	sess.w.WriteHeader(http.StatusOK)
 	if c.Send(&sse.Message{Retry: b.opts.Retry}) != nil || c.Flush() != nil {
-		return nil
+		return opened{}
 	}
-
-	var last int64 // highest stored id already sent or covered by the replay
-	if sub.HasLastEventID {
-		last, err = b.replay(ctx, s, sub, c)
-		if errors.Is(err, errGone) || ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			b.log.Error("stream: replay", "tenant", sub.TenantID, "err", err)
-			return err
-		}
+	if !sub.HasLastEventID {
+		return opened{live: true}
 	}
-	b.live(ctx, s, c, last)
-	return nil
+	last, err := b.replay(ctx, s, sub, c)
+	if errors.Is(err, errGone) || ctx.Err() != nil {
+		return opened{}
+	}
+	if err != nil {
+		b.log.Error("stream: replay", "tenant", sub.TenantID, "err", err)
+		return opened{err: err}
+	}
+	return opened{live: true, last: last}
 }
 
 // replay sends what the log holds after sub.LastEventID up to the last id
 // issued now, preceded by stream_reset when that id is no longer covered.
 // It returns the last id issued at its start: the live phase skips ids up to
-// it, which the channel may also hold (no gap, no duplicate).
+// it, which the queue may also hold (no gap, no duplicate).
 func (b *Broker) replay(ctx context.Context, s *subscriber, sub Subscription, c sse.MessageWriter) (int64, error) {
 	t := b.st.Tenant(sub.TenantID)
 	bounds, err := t.EventBounds(ctx)
@@ -222,20 +267,22 @@ func (b *Broker) live(ctx context.Context, s *subscriber, c sse.MessageWriter, l
 			if c.Send(heartbeatMessage(now)) != nil || c.Flush() != nil {
 				return
 			}
-		case it := <-s.ch:
-			// Only this goroutine receives, so the n queued items are there;
+		case <-s.wake:
+			// Only this goroutine pops, so the n queued items are there;
 			// taking just those keeps a busy publisher from starving Flush.
-			for n := len(s.ch); ; n-- {
+			// n is 0 when the items of this token went with the last batch.
+			n := s.q.len()
+			if n == 0 {
+				continue
+			}
+			for ; n > 0; n-- {
+				it := s.q.pop()
 				if seq := it.ev.Seq; seq == 0 || seq > last {
 					if c.Send(it.msg) != nil {
 						return
 					}
 					last = max(last, seq)
 				}
-				if n == 0 {
-					break
-				}
-				it = <-s.ch
 			}
 			if c.Flush() != nil {
 				return

@@ -336,3 +336,15 @@ func TestReplaySurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestOffStackRaisesPanics(t *testing.T) {
+	if got := offStack(func() int { return 42 }); got != 42 {
+		t.Fatalf("offStack returned %d, want 42", got)
+	}
+	defer func() {
+		if p := recover(); p != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler", p)
+		}
+	}()
+	offStack(func() int { panic(http.ErrAbortHandler) })
+}
