@@ -104,16 +104,26 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 		where += ` AND c.created_at < ?`
 		args = append(args, int64(*q.Until))
 	}
-	countQuery := `SELECT count(*) FROM conversations c WHERE ` + where
-	var total int
-	var err error
-	if strings.TrimSpace(q.Search) == "" {
-		total, err = t.s.count(ctx, countQuery, args...)
-	} else {
-		total, err = t.s.countAt(ctx, t.s.searchCountGen(), countQuery, args...)
+	countQuery, countArgs := `SELECT count(*) FROM conversations c WHERE `+where, args
+	gen := t.s.countGen.Load()
+	if strings.TrimSpace(q.Search) != "" {
+		gen = t.s.searchCountGen()
 	}
-	if err != nil {
-		return nil, 0, mapErr("count conversations", err)
+	// A total not in the cache comes with the page (a window count) when the
+	// page reads every match anyway: a text search then runs its index
+	// lookups once instead of twice. A keyset page reads only what follows
+	// its cursor, so it counts apart.
+	total, cached := t.s.cachedCount(gen, countQuery, countArgs...)
+	windowed := !cached && q.AfterCreatedAt == nil
+	if !cached && !windowed {
+		var err error
+		if total, err = t.s.countAt(ctx, gen, countQuery, countArgs...); err != nil {
+			return nil, 0, mapErr("count conversations", err)
+		}
+	}
+	window := ""
+	if windowed {
+		window = ", count(*) OVER ()"
 	}
 	if q.AfterCreatedAt != nil {
 		where += ` AND (c.created_at, c.id) > (?, ?)`
@@ -121,7 +131,7 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 		q.Offset = 0
 	}
 	rows, err := t.s.query(ctx, `SELECT c.id, c.assistant_id, coalesce(a.name, ''), coalesce(a.description, ''),
-coalesce(ch.type, 'api'), c.survey, c.meta, c.created_at, c.updated_at
+coalesce(ch.type, 'api'), c.survey, c.meta, c.created_at, c.updated_at`+window+`
 FROM conversations c LEFT JOIN assistants a ON a.id = c.assistant_id LEFT JOIN channels ch ON ch.id = c.channel_id
 WHERE `+where+` ORDER BY c.created_at, c.id LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
 	if err != nil {
@@ -132,13 +142,29 @@ WHERE `+where+` ORDER BY c.created_at, c.id LIMIT ? OFFSET ?`, append(args, q.Li
 	for rows.Next() {
 		var a AgentConversation
 		var meta string
-		if err := rows.Scan(&a.ID, &a.BotID, &a.BotName, &a.Description, &a.Channel, &a.Survey, &meta, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		dest := []any{&a.ID, &a.BotID, &a.BotName, &a.Description, &a.Channel, &a.Survey, &meta, &a.CreatedAt, &a.UpdatedAt}
+		if windowed {
+			dest = append(dest, &total)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, 0, mapErr("scan conversation", err)
 		}
 		a.Meta = decodeMeta(meta)
 		out = append(out, a)
 	}
-	return out, total, mapErr("search conversations", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, 0, mapErr("search conversations", err)
+	}
+	if windowed {
+		if len(out) == 0 && q.Offset > 0 { // past the end: the window saw no row
+			if total, err = t.s.countAt(ctx, gen, countQuery, countArgs...); err != nil {
+				return nil, 0, mapErr("count conversations", err)
+			}
+		} else {
+			t.s.keepCount(gen, total, countQuery, countArgs...)
+		}
+	}
+	return out, total, nil
 }
 
 // searchCondition matches s in a conversation's id, its lead's id, name,

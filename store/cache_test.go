@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/parley-dev/parley/store"
@@ -110,5 +111,55 @@ func TestSearchTotalsSeeEveryWrite(t *testing.T) {
 	}
 	if n := total("zebra"); n != 1 {
 		t.Fatalf("zebra after a lead is deleted: %d, want 1", n)
+	}
+}
+
+// TestSearchTotalsOnEveryKindOfPage: a total counted with the page (a
+// window count) or apart is the same on a first page, an offset page, a
+// page past the end and a keyset page, cached or not.
+func TestSearchTotalsOnEveryKindOfPage(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.New(t)
+	ten, _ := storetest.Tenant(t, st, "acme")
+	n := 0
+	say := func(text string) {
+		t.Helper()
+		n++
+		if _, err := ten.AddMessage(ctx, store.MessageInput{LeadID: fmt.Sprintf("lead-%d", n), CreateLead: true,
+			Role: store.RoleUser, Content: text, Status: store.MsgDelivered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		say("zebra")
+	}
+	first, _, err := ten.SearchConversations(ctx, store.ConversationQuery{Limit: 2, Search: "zebra"})
+	if err != nil || len(first) != 2 {
+		t.Fatalf("first page: %v, %v", first, err)
+	}
+	last := first[1]
+	for _, q := range []store.ConversationQuery{
+		{Limit: 2, Search: "zebra"},
+		{Limit: 2, Offset: 4, Search: "zebra"},
+		{Limit: 2, Offset: 10, Search: "zebra"},
+		{Limit: 2, Search: "zebra", AfterCreatedAt: &last.CreatedAt, AfterID: last.ID},
+		{Limit: 2, Meta: "nothing-has-this"},
+	} {
+		want := 5
+		if q.Meta != "" {
+			want = 0
+		}
+		for _, fresh := range []bool{true, false} {
+			if fresh {
+				say("unrelated words") // moves the generation: nothing cached
+			}
+			_, total, err := ten.SearchConversations(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != want {
+				t.Errorf("%+v (fresh %v): total %d, want %d", q, fresh, total, want)
+			}
+		}
 	}
 }

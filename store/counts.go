@@ -51,22 +51,36 @@ func (s *Store) searchCountGen() int64 {
 
 // countAt is count with the generation read by the caller before the query.
 func (s *Store) countAt(ctx context.Context, gen int64, q string, args ...any) (int, error) {
-	key := q + "\x00" + fmt.Sprint(args...)
-	s.counts.mu.Lock()
-	c, ok := s.counts.m[key]
-	s.counts.mu.Unlock()
-	if ok && c.gen == gen {
-		return c.n, nil
+	if n, ok := s.cachedCount(gen, q, args...); ok {
+		return n, nil
 	}
 	var n int
 	if err := s.queryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, err
 	}
+	s.keepCount(gen, n, q, args...)
+	return n, nil
+}
+
+// cachedCount answers count query q from the cache, if it can.
+func (s *Store) cachedCount(gen int64, q string, args ...any) (int, bool) {
 	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	c, ok := s.counts.m[countKey(q, args)]
+	if !ok || c.gen != gen {
+		return 0, false
+	}
+	return c.n, true
+}
+
+// keepCount caches n as the answer of count query q at generation gen.
+func (s *Store) keepCount(gen int64, n int, q string, args ...any) {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
 	if len(s.counts.m) >= maxCachedCounts {
 		clear(s.counts.m)
 	}
-	s.counts.m[key] = cachedCount{gen: gen, n: n}
-	s.counts.mu.Unlock()
-	return n, nil
+	s.counts.m[countKey(q, args)] = cachedCount{gen: gen, n: n}
 }
+
+func countKey(q string, args []any) string { return q + "\x00" + fmt.Sprint(args...) }
