@@ -12,7 +12,11 @@ import (
 // the last moment, and a search first catches up with whatever is still
 // waiting, so results are complete. search_state records how far, by rowid.
 const (
-	indexBatch = 5000                   // rows per indexing transaction
+	// indexBatch is the rows per indexing transaction. Every write queued
+	// behind one waits for it: 5,000 messages held the writer 25–45 ms
+	// under send (its p99 was 23 ms); 500 hold it a few ms, and send's p99
+	// fell to 18 ms at the same throughput.
+	indexBatch = 500
 	indexDelay = 250 * time.Millisecond // how long new rows may wait for the background loop
 )
 
