@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/store/storetest"
@@ -69,15 +72,27 @@ func bytesWritten() int64 {
 // BenchmarkLeadMessagesPage reads one page of a lead's history.
 func BenchmarkLeadMessagesPage(b *testing.B) {
 	ctx := context.Background()
-	st := storetest.New(b)
-	ten, _ := storetest.Tenant(b, st, "bench")
-	var ins []store.MessageInput
-	for i := 0; i < 5000; i++ {
-		ins = append(ins, store.MessageInput{LeadID: fmt.Sprintf("lead-%d", i%50), CreateLead: true, Role: store.RoleUser,
-			Content: "mensagem", MessageType: "text", Status: store.MsgDelivered})
-	}
-	if err := ten.Import(ctx, ins); err != nil {
+	// A clock a millisecond further on every commit: one Import stamps all
+	// its messages alike, and a lead's history all in one millisecond would
+	// make every page the rare one that cannot end inside it.
+	var ms atomic.Int64
+	ms.Store(time.Now().UnixMilli())
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "parley.db"), storetest.Schema(b),
+		store.Options{Now: func() time.Time { return time.UnixMilli(ms.Add(1)) }})
+	if err != nil {
 		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ten, _ := storetest.Tenant(b, st, "bench")
+	for round := 0; round < 100; round++ { // 100 messages for each of 50 leads
+		var ins []store.MessageInput
+		for i := 0; i < 50; i++ {
+			ins = append(ins, store.MessageInput{LeadID: fmt.Sprintf("lead-%d", i), CreateLead: true, Role: store.RoleUser,
+				Content: "mensagem", MessageType: "text", Status: store.MsgDelivered})
+		}
+		if err := ten.Import(ctx, ins); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
