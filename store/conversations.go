@@ -70,6 +70,30 @@ func scanConversation(row interface{ Scan(...any) error }) (Conversation, error)
 	return c, nil
 }
 
+// clone copies c so that no caller shares its maps and pointers (the
+// writer's thread cache keeps conversations).
+func (c Conversation) clone() Conversation {
+	if c.Meta != nil {
+		c.Meta = c.Meta.merge(nil)
+	}
+	c.ChannelID = clonePtr(c.ChannelID)
+	c.Lead.Name = clonePtr(c.Lead.Name)
+	c.Lead.Phone = clonePtr(c.Lead.Phone)
+	if c.LastMessage != nil {
+		lm := *c.LastMessage
+		c.LastMessage = &lm
+	}
+	return c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
 // ErrUnknownChannel reports a message or filter naming a channel the tenant lacks.
 var ErrUnknownChannel = fmt.Errorf("channel %w", ErrNotFound)
 

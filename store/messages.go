@@ -151,11 +151,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
 	conv.LastMessage = &LastMessage{Content: preview, Role: in.Role, Timestamp: Time(w.now)}
 	conv.UpdatedAt = Time(w.now)
-	if _, err := w.ExecContext(ctx, `UPDATE conversations SET unread_count = ?, is_ai_active = ?, last_message_content = ?,
+	if _, err := w.execKeepingThreads(ctx, `UPDATE conversations SET unread_count = ?, is_ai_active = ?, last_message_content = ?,
 last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 		conv.UnreadCount, conv.IsAIActive, preview, in.Role, w.now, w.now, w.tenant, conv.ID); err != nil {
 		return st, mapErr("touch conversation", err)
 	}
+	// Exactly the row just written (threads.go).
+	w.threads.remember(w.tenant, conv.clone(), in.LeadID, in.ChannelID, in.ConversationID == "")
 	st.Conversation = conv
 	if err := w.emit(EventNewMessage, conv.ID, conv.LeadID, deref(conv.ChannelID), NewMessageData{
 		ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID, Message: eventMessage(st.Message)}); err != nil {
@@ -218,11 +220,20 @@ func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (bool, 
 // when in.CreateLead allows. The usual case, an existing thread, is one query.
 func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversation, bool, error) {
 	if in.ConversationID != "" {
-		c, err := getConversation(ctx, w, in.ConversationID)
+		c, ok := w.threads.conversation(w.tenant, in.ConversationID)
+		var err error
+		if ok {
+			c = c.clone()
+		} else {
+			c, err = getConversation(ctx, w, in.ConversationID)
+		}
 		if err == nil && c.LeadID != in.LeadID && in.LeadID != "" {
 			return c, false, fmt.Errorf("store: conversation %s belongs to another lead: %w", c.ID, ErrConflict)
 		}
 		return c, false, err
+	}
+	if c, ok := w.threads.thread(w.tenant, in.LeadID, in.ChannelID); ok {
+		return c.clone(), false, nil
 	}
 	var assistantID, threadKey string
 	var channelID *string

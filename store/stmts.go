@@ -77,6 +77,13 @@ func (c *stmtCache) close() {
 
 // ExecContext runs q in the transaction, prepared when the writer has it.
 func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	w.threads.check(q)
+	return w.execKeepingThreads(ctx, q, args...)
+}
+
+// execKeepingThreads is ExecContext for a statement whose effect on the
+// thread cache the caller records itself (AddMessage's own update).
+func (w *wtx) execKeepingThreads(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -85,6 +92,7 @@ func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 
 // QueryContext runs q in the transaction, prepared when the writer has it.
 func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
@@ -93,6 +101,7 @@ func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 
 // QueryRowContext runs q in the transaction, prepared when the writer has it.
 func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}

@@ -60,7 +60,8 @@ type Store struct {
 	assistantCache assistantCache
 	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
 	hookCache map[string][]Webhook
-	seqs      seqCounters // the writer's event counters (events.go)
+	seqs      seqCounters  // the writer's event counters (events.go)
+	threads   *threadCache // the writer's conversations (threads.go)
 	indexKick chan struct{}
 	ckKick    chan struct{}
 	ckStopped chan struct{}
@@ -129,7 +130,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
 		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}},
 		assistantCache: assistantCache{m: map[string]cachedAssistant{}}, hookCache: map[string][]Webhook{},
-		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
+		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}, threads: newThreadCache()}
 	go s.writer()
 	go s.indexer()
 	go s.checkpointer()
@@ -210,6 +211,7 @@ type wtx struct {
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook
 	seqs      *seqCounters
+	threads   *threadCache
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).

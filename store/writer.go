@@ -147,11 +147,14 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer s.wstmts.prepareWanted(ctx)
-	defer func() { s.seqs.settle(err == nil) }()
+	defer func() {
+		s.seqs.settle(err == nil)
+		s.threads.settle(err == nil)
+	}()
 	now := s.now().UnixMilli()
 	ws := make([]*wtx, len(reqs))
 	for i, r := range reqs {
-		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs}
+		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs, threads: s.threads}
 		ws[i] = r.w
 		if err := r.fn(r.w); err != nil {
 			tx.Rollback()
