@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -128,6 +129,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// Opening (migrations, the schema on every connection, reloading
+	// batches) leaves garbage that an idle server would keep mapped for
+	// minutes; hand it back now. Small boxes run Parley beside other things.
+	go func() {
+		time.Sleep(time.Second)
+		debug.FreeOSMemory()
+	}()
 	select {
 	case err := <-serveErr:
 		return err
