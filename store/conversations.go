@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // Conversation statuses.
@@ -163,12 +162,16 @@ func conversationsPageSQL(tenant string, f ConversationFilter, total int) (strin
 	case f.AssistantID != "":
 		index = "conversations_by_assistant"
 	}
-	from := conversationFrom
+	from := ` FROM conversations c`
 	if index != "" {
-		from = strings.Replace(from, "conversations c", "conversations c INDEXED BY "+index, 1)
+		from += ` INDEXED BY ` + index
 	}
 	where, args := conversationsWhere(tenant, f, index == "")
-	return `SELECT ` + conversationColumns + from + where + ` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?`, args
+	// The page's rows are picked from the index alone and only they are then
+	// read and joined to their leads: an offset page otherwise reads and
+	// joins every row it skips (page 10 of 20 read 200 rows and 200 leads).
+	return `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.pk IN (SELECT c.pk` + from + where +
+		` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?) ORDER BY c.updated_at DESC, c.id DESC`, args
 }
 
 // ListConversations lists conversations, newest activity first.
