@@ -12,16 +12,17 @@ import (
 // then pays for copying every page and two fsyncs, and with a single writer
 // every write queued behind it waits too (a sixth of the writer's time under
 // load). So the writer connection runs with wal_autocheckpoint off and this
-// loop checkpoints on a connection of its own: a PASSIVE checkpoint copies
-// what no reader still needs while the writer goes on committing, and the
-// writer starts the WAL over once a checkpoint has copied all of it.
-const (
-	checkpointEvery = 250 * time.Millisecond // at most this often, and only after commits
-	// walRestartFrames is the WAL size (pages) past which a checkpoint waits
-	// for readers (RESTART) instead of leaving what they hold: the bound on
-	// how far the WAL grows when readers never let a passive one finish.
-	walRestartFrames = 16000
-)
+// loop checkpoints on a connection of its own while the writer goes on
+// committing. Like SQLite's automatic ones, its checkpoints are PASSIVE: they
+// copy what no reader still holds and never wait, so they never block the
+// writer (a RESTART or TRUNCATE checkpoint would bound the WAL even under
+// readers that never let go, but it holds the write lock while it copies
+// everything: a long stall for every queued write). The writer starts the
+// WAL over once a checkpoint has copied all of it.
+
+// checkpointEvery is how often the loop checkpoints at most, and only after
+// commits.
+const checkpointEvery = 250 * time.Millisecond
 
 // kickCheckpoint tells the checkpointer that a commit added to the WAL.
 func (s *Store) kickCheckpoint() {
@@ -58,19 +59,11 @@ func (s *Store) checkpointer() {
 type checkpointStats struct {
 	Busy        bool
 	Log, Copied int
-	Restarted   bool
 }
 
-// checkpoint copies the WAL into the database file as far as readers allow,
-// and all of it (waiting for them) once the WAL has grown past
-// walRestartFrames.
+// checkpoint copies the WAL into the database file as far as readers allow.
 func (s *Store) checkpoint(ctx context.Context) (checkpointStats, error) {
-	st, err := runCheckpoint(ctx, s.ck, "PASSIVE")
-	if err == nil && st.Log > walRestartFrames && st.Copied < st.Log {
-		st, err = runCheckpoint(ctx, s.ck, "RESTART")
-		st.Restarted = err == nil
-	}
-	return st, err
+	return runCheckpoint(ctx, s.ck, "PASSIVE")
 }
 
 func runCheckpoint(ctx context.Context, db *sql.DB, mode string) (checkpointStats, error) {
