@@ -100,7 +100,7 @@ func TestCheckpointLeavesReadersAlone(t *testing.T) {
 	for range 50 {
 		add()
 	}
-	st, err := s.checkpoint(ctx) // a waiting checkpoint would hang here: the reader is ours
+	st, err := s.checkpoint(ctx) // a waiting one would sit out the busy timeout here
 	if err != nil {
 		t.Fatal(err)
 	}
