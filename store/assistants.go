@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 )
 
 // Assistant is an AI agent's configuration ("bot" in the EvaGPT dialect).
@@ -88,7 +87,6 @@ func (in AssistantInput) apply(a Assistant) Assistant {
 var DefaultAssistantSettings = Assistant{HistoryLimit: 20, DebounceSeconds: 5, DebounceMaxWaitSeconds: 30, PauseOnHuman: true}
 
 func insertAssistant(ctx context.Context, w *wtx, in AssistantInput, isDefault bool) (Assistant, error) {
-	w.assistants = true
 	a := in.apply(DefaultAssistantSettings)
 	a.ID, a.IsDefault = NewID(), isDefault
 	a, err := scanAssistant(w.QueryRowContext(ctx, `INSERT INTO assistants (id, tenant_id, name, description, presentation,
@@ -118,37 +116,16 @@ func (t *Tenant) CreateAssistant(ctx context.Context, in AssistantInput) (Assist
 func (t *Tenant) Assistant(ctx context.Context, id string) (Assistant, error) {
 	gen := t.s.assistantGen.Load()
 	key := t.id + "\x00" + id
-	t.s.assistantCache.mu.Lock()
-	c, ok := t.s.assistantCache.m[key]
-	t.s.assistantCache.mu.Unlock()
-	if ok && c.gen == gen {
-		return c.a.clone(), nil
+	if a, ok := t.s.assistants.get(key, gen); ok {
+		return a.clone(), nil
 	}
 	a, err := scanAssistant(t.s.queryRow(ctx, `SELECT `+assistantColumns+` FROM assistants WHERE tenant_id = ? AND id = ?`, t.id, id))
 	if err != nil {
 		return a, mapErr("get assistant "+id, err)
 	}
-	t.s.assistantCache.mu.Lock()
-	if len(t.s.assistantCache.m) >= maxCachedAssistants {
-		clear(t.s.assistantCache.m)
-	}
-	t.s.assistantCache.m[key] = cachedAssistant{gen: gen, a: a.clone()}
-	t.s.assistantCache.mu.Unlock()
+	t.s.assistants.put(key, gen, a.clone())
 	return a, nil
 }
-
-type assistantCache struct {
-	mu sync.Mutex
-	m  map[string]cachedAssistant // by tenant and id
-}
-
-type cachedAssistant struct {
-	gen int64
-	a   Assistant
-}
-
-// maxCachedAssistants bounds the cache; past it the cache starts over.
-const maxCachedAssistants = 10000
 
 // clone copies a so that no caller shares its pointer fields.
 func (a Assistant) clone() Assistant {

@@ -13,14 +13,40 @@ import (
 // conversation's status, AI flag, channel or assistant, bump countGen after
 // their commit and before they are answered, so a client never sees a total
 // older than its own acknowledged write.
-type countCache struct {
+
+// genCache holds values read at a generation of the store (countGen and the
+// like): an entry answers only while that generation has not moved.
+type genCache[V any] struct {
 	mu sync.Mutex
-	m  map[string]cachedCount
+	m  map[string]genEntry[V]
 }
 
-type cachedCount struct {
+type genEntry[V any] struct {
 	gen int64
-	n   int
+	v   V
+}
+
+// maxCached bounds a genCache; past it the cache starts over.
+const maxCached = 10000
+
+func (c *genCache[V]) get(key string, gen int64) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.gen != gen {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *genCache[V]) put(key string, gen int64, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[string]genEntry[V]{}
+	}
+	c.m[key] = genEntry[V]{gen: gen, v: v}
 }
 
 // newMsgCounts notes the count-relevant change a message made: a human who
@@ -32,9 +58,6 @@ func (w *wtx) newMsgCounts(before, after Conversation) {
 		w.counts = true
 	}
 }
-
-// maxCachedCounts bounds the cache; past it the cache starts over.
-const maxCachedCounts = 10000
 
 // count runs a count(*) query, or answers it from the cache.
 func (s *Store) count(ctx context.Context, q string, args ...any) (int, error) {
@@ -64,23 +87,12 @@ func (s *Store) countAt(ctx context.Context, gen int64, q string, args ...any) (
 
 // cachedCount answers count query q from the cache, if it can.
 func (s *Store) cachedCount(gen int64, q string, args ...any) (int, bool) {
-	s.counts.mu.Lock()
-	defer s.counts.mu.Unlock()
-	c, ok := s.counts.m[countKey(q, args)]
-	if !ok || c.gen != gen {
-		return 0, false
-	}
-	return c.n, true
+	return s.counts.get(countKey(q, args), gen)
 }
 
 // keepCount caches n as the answer of count query q at generation gen.
 func (s *Store) keepCount(gen int64, n int, q string, args ...any) {
-	s.counts.mu.Lock()
-	defer s.counts.mu.Unlock()
-	if len(s.counts.m) >= maxCachedCounts {
-		clear(s.counts.m)
-	}
-	s.counts.m[countKey(q, args)] = cachedCount{gen: gen, n: n}
+	s.counts.put(countKey(q, args), gen, n)
 }
 
 func countKey(q string, args []any) string { return q + "\x00" + fmt.Sprint(args...) }

@@ -50,14 +50,14 @@ type Store struct {
 	// countGen changes after every commit that can change a list's total
 	// (counts.go).
 	countGen atomic.Int64
-	counts   countCache
+	counts   genCache[int]
 	// assistantGen changes after every commit that wrote assistants
 	// (Tenant.Assistant's cache).
 	assistantGen atomic.Int64
 	// searchGen changes after every commit that inserted messages or
 	// conversations or wrote search documents (text-search totals).
-	searchGen      atomic.Int64
-	assistantCache assistantCache
+	searchGen  atomic.Int64
+	assistants genCache[Assistant] // by tenant and id (Tenant.Assistant)
 	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
 	hookCache map[string][]Webhook
 	seqs      seqCounters  // the writer's event counters (events.go)
@@ -125,12 +125,12 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	ck.SetMaxIdleConns(1)
 	ck.SetConnMaxIdleTime(0)
 	ck.SetConnMaxLifetime(0)
-	s := &Store{w: w, r: r, ck: ck, ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}), now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
+	s := &Store{w: w, r: r, ck: ck, now: opts.Now, writeWait: opts.WriteWait, sink: func([]Event) {}, outboxHook: func() {},
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
-		indexKick: make(chan struct{}, 1), counts: countCache{m: map[string]cachedCount{}},
-		assistantCache: assistantCache{m: map[string]cachedAssistant{}}, hookCache: map[string][]Webhook{},
-		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}, threads: newThreadCache()}
+		indexKick: make(chan struct{}, 1), ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}),
+		hookCache: map[string][]Webhook{}, threads: newThreadCache(),
+		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	go s.writer()
 	go s.indexer()
 	go s.checkpointer()
