@@ -75,15 +75,24 @@ func (c *stmtCache) close() {
 	clear(c.m)
 }
 
+// A group's statements run without their request's context, whatever the
+// caller passes. Interrupting one statement would roll back the whole shared
+// transaction (see runGroup), and the driver pays for a cancellable context
+// on every statement: a watcher goroutine and a progress handler set and
+// cleared (two per message under send, 15,000 goroutines a second). A write
+// that started finishes in moments; a caller that gave up is told by write.
+var groupCtx = context.Background()
+
 // ExecContext runs q in the transaction, prepared when the writer has it.
-func (w *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (w *wtx) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
 	w.threads.check(q)
-	return w.execKeepingThreads(ctx, q, args...)
+	return w.execKeepingThreads(groupCtx, q, args...)
 }
 
 // execKeepingThreads is ExecContext for a statement whose effect on the
 // thread cache the caller records itself (AddMessage's own update).
-func (w *wtx) execKeepingThreads(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (w *wtx) execKeepingThreads(_ context.Context, q string, args ...any) (sql.Result, error) {
+	ctx := groupCtx
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -91,7 +100,8 @@ func (w *wtx) execKeepingThreads(ctx context.Context, q string, args ...any) (sq
 }
 
 // QueryContext runs q in the transaction, prepared when the writer has it.
-func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (w *wtx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx := groupCtx
 	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -100,7 +110,8 @@ func (w *wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 }
 
 // QueryRowContext runs q in the transaction, prepared when the writer has it.
-func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (w *wtx) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	ctx := groupCtx
 	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
