@@ -249,3 +249,9 @@ CREATE TABLE IF NOT EXISTS search_state (
   conversations_indexed_through INTEGER NOT NULL DEFAULT 0 -- conversations.pk (version 6)
 );
 INSERT OR IGNORE INTO search_state (id, messages_indexed_through) VALUES (1, 0);
+
+-- Version 7: when the server is idle, the store merges each search index's
+-- segments two to a level (FTS5's 'merge' command with usermerge=2; see
+-- store/tidy.go), so that a lookup reads a term's doclist from few segments.
+INSERT INTO conversation_search (conversation_search, rank) VALUES ('usermerge', 2);
+INSERT INTO messages_search (messages_search, rank) VALUES ('usermerge', 2);

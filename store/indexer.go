@@ -29,22 +29,32 @@ func (s *Store) noteUnindexed() {
 	}
 }
 
-// indexer is the background loop.
+// indexer is the background loop: it indexes new rows in batches, and tidies
+// the indexes once things are quiet (tidy.go).
 func (s *Store) indexer() {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-s.quit; cancel() }()
+	batch := time.NewTimer(time.Hour)
+	batch.Stop()
+	tidy := time.NewTimer(time.Hour)
+	tidy.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case <-s.indexKick:
-			t.Reset(indexDelay) // let a burst accumulate into one batch
+			batch.Reset(indexDelay) // let a burst accumulate into one batch
 			select {
 			case <-s.quit:
 				return
-			case <-t.C:
+			case <-batch.C:
 			}
-			s.catchUpSearch(context.Background())
+			s.catchUpSearch(ctx)
+			tidy.Reset(tidyDelay) // every batch puts the tidying off
+		case <-tidy.C:
+			if !s.tidySearch(ctx) {
+				tidy.Reset(tidyDelay)
+			}
 		}
 	}
 }

@@ -23,6 +23,7 @@ var steps = []step{
 	{after: backfillSearch}, // 4: full-text search of conversations and messages
 	{after: markIndexed},    // 5: messages indexed in batches (search_state)
 	{before: dropActivityIndexes, after: markConversationsIndexed}, // 6: conversations indexed in batches; leaner indexes
+	{}, // 7: search indexes merge two segments to a level (usermerge)
 }
 
 // SchemaVersion is the version schema.sql describes.

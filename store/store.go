@@ -45,8 +45,10 @@ type Store struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	// searchDirty says committed messages wait for the search index;
-	// indexKick wakes the indexer (indexer.go).
-	searchDirty atomic.Bool
+	// indexKick wakes the indexer (indexer.go). searchUntidy says index
+	// segments were written since the last merge (tidy.go).
+	searchDirty  atomic.Bool
+	searchUntidy atomic.Bool
 	// countGen changes after every commit that can change a list's total
 	// (counts.go).
 	countGen atomic.Int64
@@ -134,7 +136,8 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	go s.writer()
 	go s.indexer()
 	go s.checkpointer()
-	s.noteUnindexed() // rows left unindexed by a crash
+	s.noteUnindexed()          // rows left unindexed by a crash
+	s.searchUntidy.Store(true) // and segments a previous run did not merge
 	return s, nil
 }
 

@@ -196,6 +196,9 @@ func (s *Store) finish(reqs []*writeReq, err error) {
 			if r.w.unindexed || r.w.reindexed {
 				s.searchGen.Add(1)
 			}
+			if r.w.reindexed {
+				s.searchUntidy.Store(true)
+			}
 		}
 		if unindexed { // before answering: a search right after this write must see it
 			s.noteUnindexed()

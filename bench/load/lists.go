@@ -74,6 +74,11 @@ func seedDB(ctx context.Context, o options, path string) error {
 			}
 		}
 	}
+	// A server merges the search index's segments when idle; the lists
+	// scenario starts reading at once, so merge them here.
+	if err := st.TidySearch(ctx); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "seed: done in %v\n", time.Since(start).Round(time.Second))
 	return nil
 }
