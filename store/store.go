@@ -136,8 +136,9 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	go s.writer()
 	go s.indexer()
 	go s.checkpointer()
-	s.noteUnindexed()          // rows left unindexed by a crash
-	s.searchUntidy.Store(true) // and segments a previous run did not merge
+	// Segments left by an earlier run are merged after this one indexes
+	// something: tidying at start put 1 MB on an idle server's RSS.
+	s.noteUnindexed() // rows left unindexed by a crash
 	return s, nil
 }
 
