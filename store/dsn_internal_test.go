@@ -2,20 +2,36 @@ package store
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
 // TestConnectionPragmas: readers are read-only and read through a memory
 // map; the writer and the checkpointer write with pwrite and map nothing.
 func TestConnectionPragmas(t *testing.T) {
+	checkPragmas(t, openForTest(t), DefaultReadMap)
+	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmapped, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{ReadMap: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmapped.Close()
+	checkPragmas(t, unmapped, 0)
+}
+
+func checkPragmas(t *testing.T, s *Store, readMap int64) {
+	t.Helper()
 	ctx := context.Background()
-	s := openForTest(t)
 	for _, c := range []struct {
 		name          string
 		read          func(q string, dest any) error
 		mmap, queryOn int64
 	}{
-		{"reader", func(q string, dest any) error { return s.r.QueryRowContext(ctx, q).Scan(dest) }, 2147418112, 1},
+		{"reader", func(q string, dest any) error { return s.r.QueryRowContext(ctx, q).Scan(dest) }, readMap, 1},
 		{"writer", func(q string, dest any) error { return s.w.QueryRowContext(ctx, q).Scan(dest) }, 0, 0},
 		{"checkpointer", func(q string, dest any) error { return s.ck.QueryRowContext(ctx, q).Scan(dest) }, 0, 0},
 	} {

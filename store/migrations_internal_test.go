@@ -26,7 +26,7 @@ func TestMigrateRunsEachStepOnce(t *testing.T) {
 
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	old, err := sql.Open("sqlite", dsn(path, false))
+	old, err := sql.Open("sqlite", dsn(path, false, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestMigrateRunsEachStepOnce(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			db, err := sql.Open("sqlite", dsn(path, false))
+			db, err := sql.Open("sqlite", dsn(path, false, 0))
 			if err != nil {
 				errs <- err
 				return

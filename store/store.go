@@ -85,7 +85,13 @@ type Options struct {
 	// WriteWait, when set, is told how long each write transaction waited
 	// for the single writer (the write queue, for metrics).
 	WriteWait func(time.Duration)
+	// ReadMap is how many bytes of the database file the readers map into
+	// memory (see dsn): 0 means DefaultReadMap, a negative value none.
+	ReadMap int64
 }
+
+// DefaultReadMap is SQLite's largest memory map, 2 GB.
+const DefaultReadMap = 2147418112
 
 // Open opens (creating if needed) the database at path, applies the schema or
 // migrates an older database to it, and returns a ready Store.
@@ -96,7 +102,13 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
+	switch {
+	case opts.ReadMap == 0:
+		opts.ReadMap = DefaultReadMap
+	case opts.ReadMap < 0:
+		opts.ReadMap = 0
+	}
+	w, err := sql.Open("sqlite", dsn(path, false, 0))
 	if err != nil {
 		return nil, fmt.Errorf("store: open writer: %w", err)
 	}
@@ -108,7 +120,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open("sqlite", dsn(path, true, opts.ReadMap))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
@@ -117,7 +129,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	ck, err := sql.Open("sqlite", dsn(path, false))
+	ck, err := sql.Open("sqlite", dsn(path, false, 0))
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -144,7 +156,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 
 // dsn builds the connection string. busy_timeout comes first so that it is in
 // force while the other pragmas (WAL switch included) run.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, mapBytes int64) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -154,15 +166,16 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "cache_size(-16000)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
-		// Readers read the database file through a memory map (SQLite caps
-		// it at 2 GB; past that, and for pages still in the WAL, it reads):
-		// no system call and no copy per page, and one copy of the pages
-		// for every connection where each had its own cache. On the
-		// 1M-message database a name search read its FTS5 pages with
-		// pread (14 % of its CPU); with the map, search p50 3.8 -> 3.2 ms
-		// and a lead's history p99 2.1 -> 1.1 ms. The writer keeps
-		// writing with pwrite; the map only reads.
-		q.Add("_pragma", "mmap_size(2147418112)")
+		// Readers read the database file through a memory map: no system
+		// call and no copy per page (pages still in the WAL are read), and
+		// every connection shares the OS's one copy where each had its own
+		// 16 MB cache. On the 1M-message database a name search read its
+		// FTS5 pages with pread (14 % of its CPU); with the map, search p50
+		// 3.8 -> 3.2 ms and a lead's history p99 2.1 -> 1.1 ms. Mapped pages
+		// count in the process's RSS (they are the page cache, which the
+		// kernel reclaims under pressure), so PARLEY_DB_MMAP_MB=0 turns it
+		// off. The writer keeps writing with pwrite and maps nothing.
+		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mapBytes))
 	} else {
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer's job (checkpoint.go)
