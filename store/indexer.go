@@ -14,9 +14,11 @@ import (
 const (
 	// indexBatch is the rows per indexing transaction. Every write queued
 	// behind one waits for it: 5,000 messages held the writer 25–45 ms
-	// under send (its p99 was 23 ms); 500 hold it a few ms, and send's p99
-	// fell to 18 ms at the same throughput.
-	indexBatch = 500
+	// under send (its p99 was 23 ms); 500 held it a few ms (p99 18–20 ms),
+	// 200 shorter still: p99 of send 19.2–20.5 -> 17.8–18.5 ms and of
+	// process-sync 31.7–32.1 -> 29.3–29.5 ms at the same throughput (back to
+	// back, two runs each). The segments it leaves are merged when idle.
+	indexBatch = 200
 	indexDelay = 250 * time.Millisecond // how long new rows may wait for the background loop
 )
 
