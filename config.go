@@ -15,7 +15,7 @@ import (
 type Config struct {
 	Addr               string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
 	DB                 string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
-	DBMmapMB           int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file that reads map into memory (faster reads; mapped pages count in RSS); 0 turns it off"`
+	DBMmapMB           int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
 	BootstrapAPIKey    string        `envconfig:"BOOTSTRAP_API_KEY" desc:"on start, register this API key (for the default tenant) instead of printing a generated one"`
 	MaxBodyBytes       int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body; larger is 413"`
 	RateLimitPerMinute int           `envconfig:"RATE_LIMIT_PER_MINUTE" default:"100" desc:"requests per minute per API key (token bucket); 0 turns it off"`

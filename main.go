@@ -79,9 +79,6 @@ func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.S
 		o = opts[0]
 	}
 	o.ReadMap = int64(cfg.DBMmapMB) << 20
-	if cfg.DBMmapMB <= 0 {
-		o.ReadMap = -1
-	}
 	return store.Open(ctx, cfg.DB, schemaSQL, o)
 }
 

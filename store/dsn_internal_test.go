@@ -8,19 +8,22 @@ import (
 )
 
 // TestConnectionPragmas: readers are read-only and read through a memory
-// map; the writer and the checkpointer write with pwrite and map nothing.
+// map when asked to (none by default, capped at SQLite's 2 GB); the writer
+// and the checkpointer write with pwrite and map nothing.
 func TestConnectionPragmas(t *testing.T) {
-	checkPragmas(t, openForTest(t), DefaultReadMap)
+	checkPragmas(t, openForTest(t), 0)
 	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	unmapped, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{ReadMap: -1})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct{ asked, want int64 }{{64 << 20, 64 << 20}, {4 << 30, MaxReadMap}} {
+		mapped, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{ReadMap: c.asked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPragmas(t, mapped, c.want)
+		mapped.Close()
 	}
-	defer unmapped.Close()
-	checkPragmas(t, unmapped, 0)
 }
 
 func checkPragmas(t *testing.T, s *Store, readMap int64) {

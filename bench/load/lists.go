@@ -142,6 +142,9 @@ func lists(ctx context.Context, o options) (result, error) {
 	}
 	overall.Extra = extra
 	overall.RSSBytes = t.rss()
+	// RSS includes the database pages the readers mapped (page cache);
+	// anonymous memory is the server's own (heap, stacks, SQLite's caches).
+	extra["rss_anon_mb"] = float64(t.statusKB("RssAnon")) / 1024
 	return overall, nil
 }
 

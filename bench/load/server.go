@@ -146,7 +146,11 @@ func (t *target) stop() {
 }
 
 // rss is the server process's resident memory (0 when it is not ours).
-func (t *target) rss() int64 {
+func (t *target) rss() int64 { return t.statusKB("VmRSS") * 1024 }
+
+// statusKB reads one of the started server's memory figures (VmRSS,
+// RssAnon, RssFile) from /proc/<pid>/status, in KiB; 0 when unknown.
+func (t *target) statusKB(field string) int64 {
 	if t.cmd == nil {
 		return 0
 	}
@@ -155,10 +159,10 @@ func (t *target) rss() int64 {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field+":") {
 			f := strings.Fields(line)
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
+			return kb
 		}
 	}
 	return 0
