@@ -84,7 +84,7 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 			args = append(args, "meta : "+ftsPhrase(m))
 		} else {
 			conds = append(conds, `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND EXISTS
-  (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (SELECT ?) ESCAPE '\'))`)
+  (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (? || '') ESCAPE '\'))`)
 			args = append(args, t.id, likePattern(m))
 		}
 	}
@@ -174,7 +174,7 @@ func (t *Tenant) searchCondition(s string) (string, []any) {
 	like := likePattern(s)
 	// The conversations of the assistants whose name matches.
 	agent := `SELECT ac.pk FROM assistants a CROSS JOIN conversations ac
-  WHERE a.tenant_id = ? AND a.name LIKE (SELECT ?) ESCAPE '\' AND ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id`
+  WHERE a.tenant_id = ? AND a.name LIKE (? || '') ESCAPE '\' AND ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id`
 	if len([]rune(s)) >= minTrigram {
 		phrase := ftsPhrase(s)
 		return `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?
@@ -184,13 +184,13 @@ UNION ALL ` + agent + `)`, []any{phrase, phrase, t.id, t.id, like}
 	}
 	// Below three characters the trigram indexes cannot help: scan the
 	// tenant's conversations, leads and messages once each.
-	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE (SELECT ?) ESCAPE '\' OR lead_id LIKE (SELECT ?) ESCAPE '\'
-  OR EXISTS (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (SELECT ?) ESCAPE '\'))
+	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE (? || '') ESCAPE '\' OR lead_id LIKE (? || '') ESCAPE '\'
+  OR EXISTS (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (? || '') ESCAPE '\'))
 UNION ALL SELECT lc.pk FROM leads l CROSS JOIN conversations lc
-  WHERE l.tenant_id = ? AND (l.name LIKE (SELECT ?) ESCAPE '\' OR l.phone LIKE (SELECT ?) ESCAPE '\' OR l.email LIKE (SELECT ?) ESCAPE '\')
+  WHERE l.tenant_id = ? AND (l.name LIKE (? || '') ESCAPE '\' OR l.phone LIKE (? || '') ESCAPE '\' OR l.email LIKE (? || '') ESCAPE '\')
   AND lc.tenant_id = l.tenant_id AND lc.lead_id = l.id
 UNION ALL SELECT mc.pk FROM messages m CROSS JOIN conversations mc
-  WHERE m.tenant_id = ? AND (m.content LIKE (SELECT ?) ESCAPE '\' OR m.extracted_text LIKE (SELECT ?) ESCAPE '\') AND mc.id = m.conversation_id
+  WHERE m.tenant_id = ? AND (m.content LIKE (? || '') ESCAPE '\' OR m.extracted_text LIKE (? || '') ESCAPE '\') AND mc.id = m.conversation_id
 UNION ALL ` + agent + `)`, []any{t.id, like, like, like, t.id, like, like, like, t.id, like, like, t.id, like}
 }
 
