@@ -10,7 +10,7 @@ import (
 
 // TestNoBareLikeParameters: SQLite re-prepares a statement each time a new
 // value is bound to a bare parameter on the right of LIKE or GLOB, so the
-// store writes those patterns as (? || '') (see likePattern).
+// store joins those parameters to an empty string (see likePattern).
 func TestNoBareLikeParameters(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
