@@ -3,25 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
-
-func openForTest(t *testing.T) *Store {
-	t.Helper()
-	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // TestCheckpointer: commits leave the copying to the background loop, which
 // runs after them; a checkpoint copies the whole WAL when no reader holds
@@ -29,11 +13,7 @@ func openForTest(t *testing.T) *Store {
 func TestCheckpointer(t *testing.T) {
 	ctx := context.Background()
 	s := openForTest(t)
-	info, _, err := s.CreateTenant(ctx, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := s.Tenant(info.ID)
+	ten := tenantForTest(t, s)
 	addMessages := func(n int) {
 		t.Helper()
 		for i := 0; i < n; i++ {
@@ -76,11 +56,7 @@ func TestCheckpointer(t *testing.T) {
 func TestCheckpointLeavesReadersAlone(t *testing.T) {
 	ctx := context.Background()
 	s := openForTest(t)
-	info, _, err := s.CreateTenant(ctx, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := s.Tenant(info.ID)
+	ten := tenantForTest(t, s)
 	add := func() {
 		t.Helper()
 		if _, err := ten.AddMessage(ctx, MessageInput{LeadID: "lead", CreateLead: true, Role: RoleUser, Content: "oi",

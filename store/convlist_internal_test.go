@@ -88,11 +88,7 @@ func TestConversationPagesSkipByIndex(t *testing.T) {
 func TestConversationPagesAgree(t *testing.T) {
 	ctx := context.Background()
 	s := openForTest(t)
-	info, _, err := s.CreateTenant(ctx, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := s.Tenant(info.ID)
+	ten := tenantForTest(t, s)
 	ch1, err := ten.CreateChannel(ctx, ChannelInput{Type: ptr("whatsapp"), Name: ptr("one")})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -12,17 +11,8 @@ import (
 // and the checkpointer write with pwrite and map nothing.
 func TestConnectionPragmas(t *testing.T) {
 	checkPragmas(t, openForTest(t), 0)
-	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range []struct{ asked, want int64 }{{64 << 20, 64 << 20}, {4 << 30, MaxReadMap}} {
-		mapped, err := Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), string(schema), Options{ReadMap: c.asked})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkPragmas(t, mapped, c.want)
-		mapped.Close()
+		checkPragmas(t, openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), Options{ReadMap: c.asked}), c.want)
 	}
 }
 

@@ -17,11 +17,7 @@ import (
 func TestTidyMergesSearchSegments(t *testing.T) {
 	ctx := context.Background()
 	s := openForTest(t)
-	info, _, err := s.CreateTenant(ctx, "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := s.Tenant(info.ID)
+	ten := tenantForTest(t, s)
 	for _, index := range searchIndexes {
 		var v int
 		if err := s.r.QueryRow(`SELECT v FROM ` + index + `_config WHERE k = 'usermerge'`).Scan(&v); err != nil || v != 2 {
@@ -125,7 +121,6 @@ func segments(t *testing.T, s *Store, index string) int {
 
 // TestMigrationSetsUsermerge: a version 6 database gets usermerge=2 too.
 func TestMigrationSetsUsermerge(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v6.db")
 	v6, err := os.ReadFile(filepath.Join("testdata", "schema_v6.sql"))
 	if err != nil {
@@ -139,15 +134,7 @@ func TestMigrationSetsUsermerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, path, string(schema), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAtForTest(t, path, Options{})
 	for _, index := range searchIndexes {
 		var v int
 		if err := s.r.QueryRow(`SELECT v FROM ` + index + `_config WHERE k = 'usermerge'`).Scan(&v); err != nil || v != 2 {

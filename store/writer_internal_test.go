@@ -13,11 +13,7 @@ import (
 // grouped with it commit too.
 func TestWriteOutlivesItsRequest(t *testing.T) {
 	s := openForTest(t)
-	info, _, err := s.CreateTenant(context.Background(), "acme", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ten := s.Tenant(info.ID)
+	ten := tenantForTest(t, s)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 9)
@@ -34,7 +30,7 @@ func TestWriteOutlivesItsRequest(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs <- s.write(reqCtx, info.ID, func(w *wtx) error {
+		errs <- s.write(reqCtx, ten.id, func(w *wtx) error {
 			if _, err := insertLeadForTest(reqCtx, w, "before"); err != nil {
 				return err
 			}
@@ -51,7 +47,7 @@ func TestWriteOutlivesItsRequest(t *testing.T) {
 		}
 	}
 	var leads int
-	if err := s.r.QueryRow(`SELECT count(*) FROM leads WHERE tenant_id = ?`, info.ID).Scan(&leads); err != nil {
+	if err := s.r.QueryRow(`SELECT count(*) FROM leads WHERE tenant_id = ?`, ten.id).Scan(&leads); err != nil {
 		t.Fatal(err)
 	}
 	if leads != 10 {
