@@ -7,22 +7,63 @@ import (
 	"time"
 )
 
-// Checkpoints. SQLite's default copies the WAL back into the database file
-// from inside the commit that pushes the WAL past 1,000 pages: that commit
-// then pays for copying every page and two fsyncs, and with a single writer
-// every write queued behind it waits too (a sixth of the writer's time under
-// load). So the writer connection runs with wal_autocheckpoint off and this
-// loop checkpoints on a connection of its own while the writer goes on
-// committing. Like SQLite's automatic ones, its checkpoints are PASSIVE: they
-// copy what no reader still holds and never wait, so they never block the
-// writer (a RESTART or TRUNCATE checkpoint would bound the WAL even under
-// readers that never let go, but it holds the write lock while it copies
-// everything: a long stall for every queued write). The writer starts the
-// WAL over once a checkpoint has copied all of it.
+// Checkpoints, and why the WAL stays bounded under writes that never stop.
+//
+// SQLite's default copies the WAL back into the database file from inside
+// the commit that pushes the WAL past 1,000 pages: that commit pays for
+// copying every page, and with a single writer every write queued behind it
+// waits too (a sixth of the writer's time under load). So the copying is done
+// in two places instead:
+//
+//   - A background loop (checkpointer) runs PASSIVE checkpoints on a
+//     connection of its own while the writer goes on committing. They copy
+//     what no reader still holds, never wait and never block the writer.
+//     They do the bulk of the copying, off the commit path.
+//   - The WAL only starts over when a write begins with every frame copied
+//     and no reader on it. Under continuous writes that moment never comes
+//     (the writer appends while the background copies), and the WAL grew
+//     by 22 KB per message without end: 4.5 GB after 200k sends. So once the
+//     WAL file passes walMax, the writer goroutine itself, between two group
+//     commits, runs a TRUNCATE checkpoint: nothing is appended meanwhile,
+//     the background has already copied most frames (the writer waits for
+//     a background pass that left little behind), so it copies the few
+//     left, waits briefly (truncateWait) for readers on older snapshots, and
+//     empties the file. That pause is the price of the bound; it is measured
+//     (pauses) and shows in parley_sqlite_write_pause_max_seconds.
+//
+// A reader that holds an old snapshot for long (a backup, a slow replay)
+// makes the truncating checkpoint give up after truncateWait; the writer then
+// backs off (truncateBackoff, doubling) so that it does not pay the wait at
+// every commit, and the WAL grows past walMax only by the writes of that
+// time. When writes stop, the writer truncates the WAL after idleTruncate,
+// so an idle server's WAL is empty.
 
-// checkpointEvery is how often the loop checkpoints at most, and only after
-// commits.
-const checkpointEvery = 250 * time.Millisecond
+const (
+	// checkpointEvery is how often the background loop checkpoints at most,
+	// and only after commits.
+	checkpointEvery = 100 * time.Millisecond
+	// truncateWait is how long a truncating checkpoint waits for readers on
+	// an older snapshot (SQLite's busy timeout while it runs): a read query
+	// takes a few ms, and the whole pause must stay well under 100 ms.
+	truncateWait = 20 * time.Millisecond
+	// truncateBackoff is the first wait after a truncating checkpoint that
+	// readers kept from finishing; it doubles up to truncateBackoffMax.
+	truncateBackoff    = 50 * time.Millisecond
+	truncateBackoffMax = time.Second
+	// idleTruncate is how long the writer must have been idle before it
+	// empties a non-empty WAL.
+	idleTruncate = time.Second
+	// busyTimeout is every connection's busy timeout otherwise.
+	busyTimeout = 10 * time.Second
+)
+
+// pageBytes is the size of a WAL frame, near enough: SQLite's default page
+// (the store never changes it) plus the frame header.
+const pageBytes = 4096 + 24
+
+// DefaultWALMax is PARLEY_WAL_MAX_MB's default, 64 MB: a minute of the
+// heaviest writes fills it many times over, so it bounds disk use, not speed.
+const DefaultWALMax = 64 << 20
 
 // kickCheckpoint tells the checkpointer that a commit added to the WAL.
 func (s *Store) kickCheckpoint() {
@@ -49,7 +90,14 @@ func (s *Store) checkpointer() {
 			return
 		case <-t.C:
 		}
-		if _, err := s.checkpoint(context.Background()); err == nil {
+		if s.ckWanted.Load() || !s.ckMu.TryLock() { // the writer truncates: it copies everything
+			continue
+		}
+		st, err := s.checkpoint(context.Background())
+		s.ckMu.Unlock()
+		if err == nil {
+			s.wal.count(st)
+			s.wal.backlog.Store(int64(max(st.Log-st.Copied, 0)))
 			s.checkpoints.Add(1)
 		}
 	}
@@ -61,12 +109,27 @@ type checkpointStats struct {
 	Log, Copied int
 }
 
+// outcome names a checkpoint's result for metrics: complete (the whole WAL
+// copied), partial (readers kept some of it) or busy (it could not run).
+func (c checkpointStats) outcome() string {
+	switch {
+	case c.Busy && c.Copied <= 0:
+		return "busy"
+	case c.Copied < c.Log:
+		return "partial"
+	default:
+		return "complete"
+	}
+}
+
 // checkpoint copies the WAL into the database file as far as readers allow.
 func (s *Store) checkpoint(ctx context.Context) (checkpointStats, error) {
 	return runCheckpoint(ctx, s.ck, "PASSIVE")
 }
 
-func runCheckpoint(ctx context.Context, db *sql.DB, mode string) (checkpointStats, error) {
+func runCheckpoint(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, mode string) (checkpointStats, error) {
 	var st checkpointStats
 	var busy int
 	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &st.Log, &st.Copied); err != nil {
@@ -74,4 +137,69 @@ func runCheckpoint(ctx context.Context, db *sql.DB, mode string) (checkpointStat
 	}
 	st.Busy = busy != 0
 	return st, nil
+}
+
+// boundWAL runs on the writer goroutine between group commits: when the WAL
+// has grown past walMax it copies the rest and empties it (see above).
+func (s *Store) boundWAL() {
+	size := s.wal.size()
+	if size <= s.walMax || time.Now().Before(s.truncateAfter) {
+		return
+	}
+	if s.wal.backlog.Load()*pageBytes > s.walMax/4 {
+		// The background's last pass left much uncopied (a reader held an
+		// old snapshot): copying it here would stall every write for that
+		// long. The background copies it off the commit path first.
+		s.kickCheckpoint()
+		return
+	}
+	s.truncateWAL()
+}
+
+// truncateWAL runs a TRUNCATE checkpoint on the writer connection and
+// records the pause it made. It must run on the writer goroutine.
+func (s *Store) truncateWAL() {
+	if !s.ckMu.TryLock() {
+		// The background pass holds SQLite's checkpoint lock; waiting for it
+		// would stall the writer. It is copying anyway: try after the next
+		// group, and let the background stand aside for us then.
+		s.ckWanted.Store(true)
+		return
+	}
+	defer s.ckMu.Unlock()
+	s.ckWanted.Store(false)
+	start := time.Now()
+	st, err := s.truncateCheckpoint()
+	pause := time.Since(start)
+	s.wal.pauses.observe(start, pause)
+	if s.checkpointPause != nil {
+		s.checkpointPause(pause)
+	}
+	if err != nil {
+		s.truncateAfter = time.Now().Add(truncateBackoffMax)
+		return
+	}
+	s.wal.count(st)
+	if st.Busy || st.Copied < st.Log {
+		s.truncateDelay = min(max(2*s.truncateDelay, truncateBackoff), truncateBackoffMax)
+		s.truncateAfter = time.Now().Add(s.truncateDelay)
+		return
+	}
+	s.wal.truncations.Add(1)
+	s.wal.backlog.Store(0)
+	s.truncateDelay, s.truncateAfter = 0, time.Time{}
+}
+
+// truncateCheckpoint is PRAGMA wal_checkpoint(TRUNCATE) with a busy timeout
+// of truncateWait instead of the connection's usual one.
+func (s *Store) truncateCheckpoint() (checkpointStats, error) {
+	ctx := context.Background()
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", truncateWait.Milliseconds())); err != nil {
+		return checkpointStats{}, fmt.Errorf("store: checkpoint: %w", err)
+	}
+	st, err := runCheckpoint(ctx, s.w, "TRUNCATE")
+	if _, rerr := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err == nil && rerr != nil {
+		err = fmt.Errorf("store: checkpoint: %w", rerr)
+	}
+	return st, err
 }

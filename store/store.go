@@ -2,8 +2,9 @@
 // assistants, channels, leads, conversations, messages and the event log.
 //
 // One writer connection and a bounded pool of read-only connections share a
-// WAL file (DESIGN.md §3: a single writer gives zero SQLITE_BUSY, WAL with
-// synchronous=NORMAL commits an order of magnitude faster than FULL). Every
+// WAL file: a single writer gives zero SQLITE_BUSY, and many writes share
+// one commit and one fsync (writer.go, wal.go). The WAL stays bounded
+// however long writes go on (checkpoint.go). Every
 // entity method hangs off a Tenant handle, so a query cannot be written
 // without its tenant id.
 package store
@@ -69,11 +70,23 @@ type Store struct {
 	ckStopped chan struct{}
 	// checkpoints counts the checkpointer's completed runs (for tests).
 	checkpoints atomic.Int64
-	sink        func([]Event)
-	outboxHook  func()
+	// ckMu is held by whoever checkpoints (the background loop or the
+	// writer); ckWanted asks the background to stand aside (checkpoint.go).
+	ckMu     sync.Mutex
+	ckWanted atomic.Bool
+	wal      walFile
+	walMax   int64
+	sync     Sync
+	// truncateAfter and truncateDelay belong to the writer goroutine: when it
+	// may try to empty the WAL again after readers kept it from it.
+	truncateAfter time.Time
+	truncateDelay time.Duration
+	sink          func([]Event)
+	outboxHook    func()
 
-	now       func() time.Time
-	writeWait func(time.Duration)
+	now             func() time.Time
+	writeWait       func(time.Duration)
+	checkpointPause func(time.Duration)
 
 	wstmts, rstmts *stmtCache
 }
@@ -89,6 +102,15 @@ type Options struct {
 	// into memory (see dsn); 0, SQLite's default, maps none. SQLite caps it
 	// at MaxReadMap.
 	ReadMap int64
+	// WALMax is the WAL size past which the writer empties it
+	// (DefaultWALMax when 0; see checkpoint.go).
+	WALMax int64
+	// Sync says when commits reach the disk (SyncFull, the zero value:
+	// before they are answered).
+	Sync Sync
+	// CheckpointPause, when set, is told how long each of the writer's
+	// truncating checkpoints held up the writes (for metrics).
+	CheckpointPause func(time.Duration)
 }
 
 // MaxReadMap is SQLite's largest memory map, 2 GB.
@@ -104,7 +126,10 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		opts.Now = time.Now
 	}
 	opts.ReadMap = min(max(opts.ReadMap, 0), MaxReadMap)
-	w, err := sql.Open("sqlite", dsn(path, false, 0))
+	if opts.WALMax <= 0 {
+		opts.WALMax = DefaultWALMax
+	}
+	w, err := sql.Open("sqlite", writerDSN(path, opts.WALMax))
 	if err != nil {
 		return nil, fmt.Errorf("store: open writer: %w", err)
 	}
@@ -140,6 +165,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
 		indexKick: make(chan struct{}, 1), ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}),
 		hookCache: map[string][]Webhook{}, threads: newThreadCache(),
+		wal: walFile{path: path + "-wal"}, walMax: opts.WALMax, sync: opts.Sync, checkpointPause: opts.CheckpointPause,
 		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	go s.writer()
 	go s.indexer()
@@ -154,7 +180,7 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 // force while the other pragmas (WAL switch included) run.
 func dsn(path string, readOnly bool, mapBytes int64) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
@@ -182,6 +208,16 @@ func dsn(path string, readOnly bool, mapBytes int64) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// writerDSN is the writer's connection string. auto_vacuum takes effect only
+// on a new database (an existing one keeps its mode until VACUUM): pages
+// freed by retention can then be handed back to the file system
+// (retention.go). journal_size_limit caps the WAL file SQLite leaves behind
+// when it starts the log over by itself.
+func writerDSN(path string, walMax int64) string {
+	return dsn(path, false, 0) + "&" + url.Values{"_pragma": {"auto_vacuum(INCREMENTAL)",
+		fmt.Sprintf("journal_size_limit(%d)", walMax)}}.Encode()
+}
+
 // Now is the store's clock (the one that stamps created_at).
 func (s *Store) Now() time.Time { return s.now() }
 
@@ -193,7 +229,7 @@ func (s *Store) Close() error {
 	<-s.ckStopped
 	s.wstmts.close()
 	s.rstmts.close()
-	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close())
+	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close(), s.wal.close())
 }
 
 // Ping checks that the database answers (readiness).

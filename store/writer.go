@@ -64,10 +64,14 @@ func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) e
 	}
 }
 
-// writer is the goroutine that owns the writer connection.
+// writer is the goroutine that owns the writer connection. Between groups
+// it keeps the WAL bounded (checkpoint.go); when writes stop for a moment it
+// empties the WAL.
 func (s *Store) writer() {
 	defer close(s.stopped)
 	batch := make([]*writeReq, 0, maxGroup)
+	idle := time.NewTimer(idleTruncate)
+	defer idle.Stop()
 	for {
 		select {
 		case <-s.quit:
@@ -75,7 +79,18 @@ func (s *Store) writer() {
 		case req := <-s.writes:
 			batch = append(batch[:0], req)
 			s.gather(&batch)
+			start := time.Now()
 			s.runGroup(batch)
+			s.wal.pauses.observe(start, time.Since(start))
+			s.boundWAL()
+			idle.Reset(idleTruncate)
+		case <-idle.C:
+			if s.wal.size() > 0 {
+				s.truncateWAL()
+				if s.wal.size() > 0 { // a reader held it: try again later
+					idle.Reset(idleTruncate)
+				}
+			}
 		}
 	}
 }
@@ -130,12 +145,29 @@ func (s *Store) runGroup(batch []*writeReq) {
 	}
 	if err := s.commit(live); err != nil && len(live) > 1 {
 		for _, r := range live {
-			s.finish([]*writeReq{r}, s.commit([]*writeReq{r}))
+			err := s.commit([]*writeReq{r})
+			if err == nil {
+				err = s.durable()
+			}
+			s.finish([]*writeReq{r}, err)
 		}
 		return
 	} else {
+		if err == nil {
+			err = s.durable()
+		}
 		s.finish(live, err)
 	}
+}
+
+// durable makes a committed group durable before it is answered (wal.go).
+// If the sync fails, the writes are committed but not known to be on disk:
+// they are answered with the error, never acknowledged.
+func (s *Store) durable() error {
+	if s.sync != SyncFull {
+		return nil
+	}
+	return s.wal.sync()
 }
 
 // commit runs the requests in one transaction and commits it; the first
