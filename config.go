@@ -16,6 +16,11 @@ type Config struct {
 	Addr               string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
 	DB                 string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
 	DBMmapMB           int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
+	DBSync             string        `envconfig:"DB_SYNC" default:"full" desc:"full: every acknowledged write is on disk (survives power loss); normal: faster, a power cut may lose the last writes"`
+	WALMaxMB           int           `envconfig:"WAL_MAX_MB" default:"64" desc:"size in MB past which the write-ahead log is checkpointed and emptied"`
+	BackupDir          string        `envconfig:"BACKUP_DIR" desc:"directory for scheduled backups (none when empty)"`
+	BackupInterval     time.Duration `envconfig:"BACKUP_INTERVAL" default:"24h" desc:"how often scheduled backups are taken"`
+	BackupKeep         int           `envconfig:"BACKUP_KEEP" default:"7" desc:"scheduled backups kept; older ones are removed"`
 	BootstrapAPIKey    string        `envconfig:"BOOTSTRAP_API_KEY" desc:"on start, register this API key (for the default tenant) instead of printing a generated one"`
 	MaxBodyBytes       int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body; larger is 413"`
 	RateLimitPerMinute int           `envconfig:"RATE_LIMIT_PER_MINUTE" default:"100" desc:"requests per minute per API key (token bucket); 0 turns it off"`
@@ -47,6 +52,7 @@ type Config struct {
 
 	DeliveryTimeout       time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"30s" desc:"timeout of one postback or webhook attempt"`
 	DeliveryRetrySchedule string        `envconfig:"DELIVERY_RETRY_SCHEDULE" default:"1m,5m,30m" desc:"waits between delivery retries; N entries = N retries"`
+	DeliveryRetention     time.Duration `envconfig:"DELIVERY_RETENTION" default:"168h" desc:"how long delivered postbacks and webhooks stay listed before they are deleted (failed ones stay)"`
 }
 
 // loadConfig reads the environment and checks what envconfig cannot.
@@ -64,6 +70,14 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("config: PARLEY_DB_MMAP_MB must be 0 or more")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return c, fmt.Errorf("config: PARLEY_LOG_FORMAT must be text or json")
+	case c.DBSync != "full" && c.DBSync != "normal":
+		return c, fmt.Errorf("config: PARLEY_DB_SYNC must be full or normal")
+	case c.WALMaxMB <= 0:
+		return c, fmt.Errorf("config: PARLEY_WAL_MAX_MB must be positive")
+	case c.BackupDir != "" && (c.BackupInterval <= 0 || c.BackupKeep <= 0):
+		return c, fmt.Errorf("config: PARLEY_BACKUP_INTERVAL and PARLEY_BACKUP_KEEP must be positive")
+	case c.DeliveryRetention <= 0:
+		return c, fmt.Errorf("config: PARLEY_DELIVERY_RETENTION must be positive")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, err
@@ -102,6 +116,7 @@ Usage:
   parley keys create --tenant ID [--name N]   create an API key; prints {"id","key","tenant_id"}
   parley keys list --tenant ID                list a tenant's keys (never the secrets)
   parley keys revoke KEY_ID                   revoke a key (a running server stops accepting it within 2s)
+  parley backup FILE                          write a consistent copy of the database (works while a server runs)
   parley help                                 this text
 
 Configuration is environment only:

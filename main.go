@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		err = serve(ctx, cfg, stderr, onListen)
 	case "tenants", "keys":
 		err = runAdmin(ctx, cfg, cmd, args, stdout)
+	case "backup":
+		err = runBackup(ctx, cfg, args, stdout)
 	default:
 		err = usageError("unknown command %q (see parley help)", cmd)
 	}
@@ -79,6 +81,10 @@ func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.S
 		o = opts[0]
 	}
 	o.ReadMap = int64(cfg.DBMmapMB) << 20
+	o.WALMax = int64(cfg.WALMaxMB) << 20
+	if cfg.DBSync == "normal" {
+		o.Sync = store.SyncNormal
+	}
 	return store.Open(ctx, cfg.DB, schemaSQL, o)
 }
 
@@ -97,7 +103,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	m := metrics.New()
-	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait})
+	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause})
 	if err != nil {
 		return err
 	}

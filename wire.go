@@ -16,9 +16,11 @@ import (
 	"github.com/parley-dev/parley/stream"
 )
 
-// idempotencySweep is how often expired idempotency keys are deleted: their
-// 24 h validity is checked on read, so this only bounds the table's size.
-const idempotencySweep = time.Hour
+// housekeepingEvery is how often expired idempotency keys and old
+// deliveries are deleted and free pages returned. Idempotency keys' 24 h
+// validity is checked on read, so this only bounds the tables' size; each
+// pass deletes in short batches (store/retention.go).
+const housekeepingEvery = 10 * time.Minute
 
 // parts are the running pieces of a server besides HTTP.
 type parts struct {
@@ -84,16 +86,27 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 	st.OnOutbox(p.worker.Notify)
 	m.Watch(metrics.Gauges{Subscribers: p.broker.Subscribers, Evictions: p.broker.Evictions,
 		BatchesPending: p.sched.Len, OutboxDepth: st.OutboxDepth})
+	m.WatchStore(metrics.StoreGauges{
+		WAL: func() (int64, map[string]int64, int64, time.Duration) {
+			w := st.WALStats()
+			return w.Bytes, map[string]int64{"complete": w.Complete, "partial": w.Partial, "busy": w.Busy}, w.Syncs, w.LongestPause
+		},
+		File: func(ctx context.Context) (int64, int64, error) {
+			f, err := st.FileStats(ctx)
+			return f.Bytes, f.FreelistPages, err
+		},
+	})
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	p.wg.Add(3)
 	go func() { defer p.wg.Done(); p.worker.Run(bg) }()
 	go func() { defer p.wg.Done(); p.broker.RunPruner(bg) }()
-	go func() {
-		defer p.wg.Done()
-		sweepIdempotency(bg, st, log)
-	}()
+	go func() { defer p.wg.Done(); housekeeping(bg, st, cfg.DeliveryRetention, log) }()
+	if cfg.BackupDir != "" {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); scheduleBackups(bg, cfg, log, m.BackupTaken) }()
+	}
 	return p, nil
 }
 
@@ -106,17 +119,27 @@ func (p *parts) stop() {
 	p.wg.Wait()
 }
 
-func sweepIdempotency(ctx context.Context, st *store.Store, log *slog.Logger) {
-	t := time.NewTicker(idempotencySweep)
+// housekeeping deletes what is kept only for a while and hands a large
+// surplus of free pages back to the file system.
+func housekeeping(ctx context.Context, st *store.Store, deliveryRetention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(housekeepingEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("prune idempotency keys", "err", err)
-			}
+		}
+		if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("prune idempotency keys", "err", err)
+		}
+		if _, err := st.PruneDeliveries(ctx, st.Now().Add(-deliveryRetention)); err != nil && ctx.Err() == nil {
+			log.Warn("prune delivered deliveries", "err", err)
+		}
+		if n, err := st.ReturnFreePages(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("return free pages", "err", err)
+		} else if n > 0 {
+			log.Info("database file shrunk", "pages", n)
 		}
 	}
 }

@@ -29,6 +29,8 @@ type Metrics struct {
 	providerCalls   *prometheus.CounterVec
 	providerTime    *prometheus.HistogramVec
 	writeWait       prometheus.Histogram
+	checkpointPause prometheus.Histogram
+	backups         *prometheus.CounterVec
 }
 
 // latencyBuckets span a cached read (~100 µs) to a slow AI turn (~30 s).
@@ -60,8 +62,12 @@ func New() *Metrics {
 		Help: "AI provider call latency by operation.", Buckets: latencyBuckets}, []string{"op"})
 	m.writeWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_store_write_wait_seconds",
 		Help: "Time a write transaction waited for SQLite's single writer.", Buckets: latencyBuckets})
+	m.checkpointPause = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_sqlite_checkpoint_pause_seconds",
+		Help: "How long each checkpoint that emptied the WAL held up writes.", Buckets: pauseBuckets})
+	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_backups_total",
+		Help: "Scheduled backups by outcome (ok, error)."}, []string{"outcome"})
 	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
-		m.providerCalls, m.providerTime, m.writeWait)
+		m.providerCalls, m.providerTime, m.writeWait, m.checkpointPause, m.backups)
 	return m
 }
 

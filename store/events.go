@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
-	"time"
 )
 
 // Event types stored in the replayable log (API.md §2). typing, heartbeat and
@@ -222,41 +221,6 @@ func (t *Tenant) EventBounds(ctx context.Context) (EventBounds, error) {
 COALESCE((SELECT min(seq) FROM events WHERE tenant_id = tenants.id), 0) FROM tenants WHERE id = ?`, t.id).
 		Scan(&b.Last, &b.PrunedThrough, &b.Oldest)
 	return b, mapErr("event bounds", err)
-}
-
-// PruneEvents deletes events older than cutoff for every tenant and records,
-// per tenant, the highest id removed so that late readers get stream_reset.
-// It walks only the old events (events_by_age), never a tenant's whole log.
-func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time) (int64, error) {
-	var n int64
-	err := s.writeRaw(ctx, func(w *wtx) error {
-		rows, err := w.QueryContext(ctx, `DELETE FROM events WHERE created_at < ? RETURNING tenant_id, seq`, cutoff.UnixMilli())
-		if err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		through := map[string]int64{}
-		for rows.Next() {
-			var tenant string
-			var seq int64
-			if err := rows.Scan(&tenant, &seq); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: prune events: %w", err)
-			}
-			through[tenant] = max(through[tenant], seq)
-			n++
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		for tenant, seq := range through {
-			if _, err := w.ExecContext(ctx, `UPDATE tenants SET events_pruned_through = max(events_pruned_through, ?) WHERE id = ?`,
-				seq, tenant); err != nil {
-				return mapErr("mark pruned events", err)
-			}
-		}
-		return nil
-	})
-	return n, err
 }
 
 // writeRaw runs a write transaction that belongs to no tenant (maintenance).

@@ -76,20 +76,6 @@ func finishKey(ctx context.Context, w *wtx, key string, status int, response []b
 	return mapErr("finish idempotency key", err)
 }
 
-// PruneIdempotency forgets request keys older than the TTL.
-func (s *Store) PruneIdempotency(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.writeRaw(ctx, func(w *wtx) error {
-		res, err := w.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, s.now().Add(-IdempotencyTTL).UnixMilli())
-		if err != nil {
-			return mapErr("prune idempotency", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
-}
-
 // SetExtractedText records the text the server drew from a media message.
 func (t *Tenant) SetExtractedText(ctx context.Context, messageID, text string) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
