@@ -60,6 +60,7 @@ type server struct {
 	once           sync.Once
 	code           int
 	ok             bool
+	tenant         string // the default tenant's id, once send looked it up
 }
 
 // startServer runs run() with args (nil = serve) until the test ends or stop.
