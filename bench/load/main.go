@@ -5,7 +5,7 @@
 //	go run ./bench/load -scenario send
 //	go run ./bench/load -scenario fanout -subs 5000 -events 200
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
-//	go run ./bench/load -scenario soak -duration 10m
+//	go run ./bench/load -scenario soak -duration 10m -samples-csv soak.csv -plot soak.svg
 //
 // Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak.
 // soak runs a mix (sends, sync and debounced AI turns, list reads, 500 SSE
@@ -66,6 +66,8 @@ func main() {
 	flag.IntVar(&o.soak.walMaxMB, "wal-max-mb", 64, "soak: the server's PARLEY_WAL_MAX_MB the verdict holds the WAL to")
 	flag.IntVar(&o.soak.walExtraMB, "wal-extra-mb", 64, "soak: one checkpoint's worth of WAL allowed above -wal-max-mb")
 	flag.Float64Var(&o.soak.rate, "rate", 0, "soak: cap the mix at this many requests/s in all, shared by the clients (0: no cap)")
+	flag.StringVar(&o.soak.samplesCSV, "samples-csv", "", "soak: write the samples to this CSV file")
+	flag.StringVar(&o.soak.plot, "plot", "", "soak: write an SVG chart of WAL, throughput and latency to this file")
 	flag.Parse()
 	if o.scenario == "soak" {
 		set := map[string]bool{}

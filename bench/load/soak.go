@@ -23,6 +23,8 @@ type soakOptions struct {
 	backupAt   time.Duration
 	walMaxMB   int
 	walExtraMB int
+	samplesCSV string
+	plot       string
 	rate       float64
 }
 
@@ -208,6 +210,9 @@ func soak(ctx context.Context, o options) (result, error) {
 
 	rep := s.report(bk, idle)
 	rep.print(o)
+	if err := rep.writeFiles(o); err != nil {
+		fmt.Println("# warning:", err)
+	}
 	return rep.result(), nil
 }
 
