@@ -26,13 +26,22 @@ type subscriber struct {
 // dialStream opens /backend/conversations/stream over a raw TCP connection
 // (lighter than net/http for thousands of readers) and waits for the first
 // frame.
-func dialStream(t *target) (*subscriber, *bufio.Reader, error) {
+func dialStream(t *target) (*subscriber, *bufio.Reader, error) { return dialStreamAfter(t, 0) }
+
+// dialStreamAfter resumes after event lastID (0: from now), as EventSource
+// does when it reconnects.
+func dialStreamAfter(t *target, lastID int64) (*subscriber, *bufio.Reader, error) {
 	u, _ := url.Parse(t.base)
 	c, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(c, "GET /backend/conversations/stream?token=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", t.key, u.Host)
+	resume := ""
+	if lastID > 0 {
+		resume = fmt.Sprintf("Last-Event-ID: %d\r\n", lastID)
+	}
+	fmt.Fprintf(c, "GET /backend/conversations/stream?token=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n%s\r\n",
+		t.key, u.Host, resume)
 	br := bufio.NewReaderSize(c, 4096)
 	status, err := br.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 200 ") {

@@ -5,8 +5,13 @@
 //	go run ./bench/load -scenario send
 //	go run ./bench/load -scenario fanout -subs 5000 -events 200
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
+//	go run ./bench/load -scenario soak -duration 10m -samples-csv soak.csv -plot soak.svg
 //
-// Scenarios: process-sync, process-debounce, send, fanout, lists, idle.
+// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak.
+// soak runs a mix (sends, sync and debounced AI turns, list reads, 500 SSE
+// subscribers) against one server, prints one line per -sample, takes one
+// online backup at -backup-at and ends with a PASS/FAIL verdict on the WAL's
+// bound and on throughput, p99, RSS, goroutines and descriptors staying flat.
 package main
 
 import (
@@ -34,26 +39,41 @@ type options struct {
 	seed          bool
 	conversations int
 	messages      int
+	soak          soakOptions
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists or idle")
+	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists, idle or soak")
 	flag.StringVar(&o.addr, "addr", "", "target this server (http://host:port) instead of starting one")
 	flag.StringVar(&o.key, "key", "", "API key of the -addr server")
 	flag.StringVar(&o.db, "db", "", "database file for the started server (default: a temporary one per run)")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent clients")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run sends requests")
-	flag.IntVar(&o.runs, "runs", 3, "runs; the summary shows their median")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run sends requests (soak: 10m)")
+	flag.IntVar(&o.runs, "runs", 3, "runs; the summary shows their median (soak: 1)")
 	flag.IntVar(&o.leads, "leads", 10000, "distinct leads the requests spread over")
-	flag.IntVar(&o.subs, "subs", 1000, "fanout: SSE subscribers")
+	flag.IntVar(&o.subs, "subs", 1000, "fanout, soak (500): SSE subscribers")
 	flag.IntVar(&o.events, "events", 200, "fanout: messages published (each makes 2 events)")
 	flag.IntVar(&o.stalled, "stalled", 0, "fanout: extra subscribers that never read (they must be disconnected)")
 	flag.IntVar(&o.pad, "pad", 0, "fanout: bytes of padding per message (fills a stalled reader's socket sooner)")
 	flag.BoolVar(&o.seed, "seed", false, "lists: build the database first (directly through the store)")
 	flag.IntVar(&o.conversations, "conversations", 100000, "lists: conversations to seed")
 	flag.IntVar(&o.messages, "messages", 1000000, "lists: messages to seed")
+	flag.StringVar(&o.soak.mix, "mix", "send=16,sync=8,debounce=4,list=4", "soak: clients per kind (send, sync, debounce, list)")
+	flag.DurationVar(&o.soak.sample, "sample", 10*time.Second, "soak: sampling interval")
+	flag.DurationVar(&o.soak.window, "window", time.Minute, "soak: the first/second/last windows the verdict compares")
+	flag.DurationVar(&o.soak.backupAt, "backup-at", 0, "soak: when to run `parley backup` (default half of -duration; 0 turns it off)")
+	flag.IntVar(&o.soak.walMaxMB, "wal-max-mb", 64, "soak: the server's PARLEY_WAL_MAX_MB the verdict holds the WAL to")
+	flag.IntVar(&o.soak.walExtraMB, "wal-extra-mb", 64, "soak: one checkpoint's worth of WAL allowed above -wal-max-mb")
+	flag.Float64Var(&o.soak.rate, "rate", 0, "soak: cap the mix at this many requests/s in all, shared by the clients (0: no cap)")
+	flag.StringVar(&o.soak.samplesCSV, "samples-csv", "", "soak: write the samples to this CSV file")
+	flag.StringVar(&o.soak.plot, "plot", "", "soak: write an SVG chart of WAL, throughput and latency to this file")
 	flag.Parse()
+	if o.scenario == "soak" {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		soakDefaults(&o, set)
+	}
 	raiseFileLimit()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,6 +113,7 @@ type result struct {
 	RSSBytes    int64              `json:"rss_bytes,omitempty"`
 	RSSPerSubKB float64            `json:"rss_per_subscriber_kb,omitempty"`
 	Extra       map[string]float64 `json:"extra,omitempty"`
+	Soak        *soakReport        `json:"soak,omitempty"`
 }
 
 type scenarioFunc func(ctx context.Context, o options) (result, error)
@@ -104,6 +125,7 @@ var scenarios = map[string]scenarioFunc{
 	"fanout":           fanout,
 	"lists":            lists,
 	"idle":             idle,
+	"soak":             soak,
 }
 
 func printTable(rs []result) {

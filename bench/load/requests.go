@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -119,7 +120,8 @@ func send(ctx context.Context, o options) (result, error) {
 	return r, nil
 }
 
-// makeLeads creates o.leads leads with o.clients workers.
+// makeLeads creates o.leads leads with o.clients workers; those a reused
+// -db already holds (409) are fine.
 func makeLeads(ctx context.Context, t *target, o options) error {
 	var next atomic.Int64
 	var firstErr error
@@ -134,7 +136,11 @@ func makeLeads(ctx context.Context, t *target, o options) error {
 				if n >= o.leads || ctx.Err() != nil {
 					return
 				}
-				if err := t.call(ctx, "POST", "/backend/leads", map[string]any{"id": leadID(o, n)}, nil); err != nil {
+				code, b, err := t.do(ctx, "POST", "/backend/leads", map[string]any{"id": leadID(o, n)})
+				if err == nil && code >= 300 && code != http.StatusConflict {
+					err = fmt.Errorf("POST /backend/leads: %d %s", code, b)
+				}
+				if err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()

@@ -26,6 +26,7 @@ type target struct {
 	client            *http.Client
 	cmd               *exec.Cmd // nil when -addr was given
 	dir               string
+	bin, db           string        // the built binary and its PARLEY_DB (started server only)
 	ready             time.Duration // from process start to listening
 }
 
@@ -53,6 +54,7 @@ func startTarget(ctx context.Context, o options, env ...string) (*target, error)
 		if db == "" {
 			db = filepath.Join(dir, "parley.db")
 		}
+		t.bin, t.db = bin, db
 		t.cmd = exec.Command(bin)
 		t.cmd.Env = append(os.Environ(), "PARLEY_DB="+db, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+benchKey,
 			"PARLEY_RATE_LIMIT_PER_MINUTE=0", "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=warn",
