@@ -103,7 +103,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	m := metrics.New()
-	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause})
+	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause,
+		WALSync: m.WALSync})
 	if err != nil {
 		return err
 	}

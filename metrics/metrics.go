@@ -30,6 +30,7 @@ type Metrics struct {
 	providerTime    *prometheus.HistogramVec
 	writeWait       prometheus.Histogram
 	checkpointPause prometheus.Histogram
+	walSync         prometheus.Histogram
 	backups         *prometheus.CounterVec
 }
 
@@ -64,10 +65,12 @@ func New() *Metrics {
 		Help: "Time a write transaction waited for SQLite's single writer.", Buckets: latencyBuckets})
 	m.checkpointPause = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_sqlite_checkpoint_pause_seconds",
 		Help: "How long each checkpoint that emptied the WAL held up writes.", Buckets: pauseBuckets})
+	m.walSync = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_sqlite_wal_sync_seconds",
+		Help: "How long each sync of the WAL took (one per group of commits; the disk's latency).", Buckets: pauseBuckets})
 	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_backups_total",
 		Help: "Scheduled backups by outcome (ok, error)."}, []string{"outcome"})
 	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
-		m.providerCalls, m.providerTime, m.writeWait, m.checkpointPause, m.backups)
+		m.providerCalls, m.providerTime, m.writeWait, m.checkpointPause, m.walSync, m.backups)
 	return m
 }
 

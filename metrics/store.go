@@ -26,6 +26,9 @@ var pauseBuckets = []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}
 // checkpoints held up writes.
 func (m *Metrics) CheckpointPause(d time.Duration) { m.checkpointPause.Observe(d.Seconds()) }
 
+// WALSync records how long one sync of the WAL took.
+func (m *Metrics) WALSync(d time.Duration) { m.walSync.Observe(d.Seconds()) }
+
 // BackupTaken counts a scheduled backup by outcome (ok, error).
 func (m *Metrics) BackupTaken(outcome string) { m.backups.WithLabelValues(outcome).Inc() }
 
@@ -39,7 +42,7 @@ func (m *Metrics) WatchStore(g StoreGauges) {
 		syncs: prometheus.NewDesc("parley_sqlite_wal_syncs_total",
 			"fsyncs of the WAL after group commits (0 with PARLEY_DB_SYNC=normal).", nil, nil),
 		pause: prometheus.NewDesc("parley_sqlite_write_pause_max_seconds",
-			"Longest time in the last minute that the single writer was held by one commit or checkpoint.", nil, nil),
+			"Longest time in the last minute that the single writer was held by one group commit or checkpoint.", nil, nil),
 		dbBytes: prometheus.NewDesc("parley_sqlite_db_bytes", "Size of the SQLite database file (pages in use and free).", nil, nil),
 		freelist: prometheus.NewDesc("parley_sqlite_freelist_pages",
 			"Database pages freed by deletes and not yet reused or returned to the file system.", nil, nil),

@@ -24,29 +24,30 @@ import (
 //     (the writer appends while the background copies), and the WAL grew
 //     by 22 KB per message without end: 4.5 GB after 200k sends. So once the
 //     WAL file passes walMax, the writer goroutine itself, between two group
-//     commits, runs a TRUNCATE checkpoint: nothing is appended meanwhile,
+//     commits, runs a RESTART checkpoint: nothing is appended meanwhile,
 //     the background has already copied most frames (the writer waits for
 //     a background pass that left little behind), so it copies the few
-//     left, waits briefly (truncateWait) for readers on older snapshots, and
-//     empties the file. That pause is the price of the bound; it is measured
-//     (pauses) and shows in parley_sqlite_write_pause_max_seconds.
+//     left and waits briefly (truncateWait) for readers on older snapshots;
+//     its next commit starts the log over and trims the file to walMax.
+//     That pause is the price of the bound; it is measured (pauses) and
+//     shows in parley_sqlite_write_pause_max_seconds.
 //
 // A reader that holds an old snapshot for long (a backup, a slow replay)
-// makes the truncating checkpoint give up after truncateWait; the writer then
+// makes the writer's checkpoint give up after truncateWait; the writer then
 // backs off (truncateBackoff, doubling) so that it does not pay the wait at
 // every commit, and the WAL grows past walMax only by the writes of that
-// time. When writes stop, the writer truncates the WAL after idleTruncate,
-// so an idle server's WAL is empty.
+// time. When writes stop, the writer empties the WAL (TRUNCATE) after
+// idleTruncate, so an idle server's WAL file is empty.
 
 const (
 	// checkpointEvery is how often the background loop checkpoints at most,
 	// and only after commits.
 	checkpointEvery = 100 * time.Millisecond
-	// truncateWait is how long a truncating checkpoint waits for readers on
+	// truncateWait is how long the writer's checkpoint waits for readers on
 	// an older snapshot (SQLite's busy timeout while it runs): a read query
 	// takes a few ms, and the whole pause must stay well under 100 ms.
 	truncateWait = 20 * time.Millisecond
-	// truncateBackoff is the first wait after a truncating checkpoint that
+	// truncateBackoff is the first wait after a writer's checkpoint that
 	// readers kept from finishing; it doubles up to truncateBackoffMax.
 	truncateBackoff    = 50 * time.Millisecond
 	truncateBackoffMax = time.Second
@@ -90,7 +91,7 @@ func (s *Store) checkpointer() {
 			return
 		case <-t.C:
 		}
-		if s.ckWanted.Load() || !s.ckMu.TryLock() { // the writer truncates: it copies everything
+		if s.ckWanted.Load() || !s.ckMu.TryLock() { // the writer checkpoints: it copies everything
 			continue
 		}
 		st, err := s.checkpoint(context.Background())
@@ -143,7 +144,11 @@ func runCheckpoint(ctx context.Context, db interface {
 // has grown past walMax it copies the rest and empties it (see above).
 func (s *Store) boundWAL() {
 	size := s.wal.size()
-	if size <= s.walMax || time.Now().Before(s.truncateAfter) {
+	if size <= s.walMax {
+		s.restarted = false
+		return
+	}
+	if time.Now().Before(s.truncateAfter) {
 		return
 	}
 	if s.wal.backlog.Load()*pageBytes > s.walMax/4 {
@@ -153,12 +158,27 @@ func (s *Store) boundWAL() {
 		s.kickCheckpoint()
 		return
 	}
-	s.truncateWAL()
+	if s.restarted {
+		// The commit after a RESTART starts the log over only if no reader
+		// is on the WAL at that instant; with readers always busy that
+		// may not come. TRUNCATE resets the log itself.
+		s.restartWAL("TRUNCATE")
+		return
+	}
+	s.restartWAL("RESTART")
 }
 
-// truncateWAL runs a TRUNCATE checkpoint on the writer connection and
-// records the pause it made. It must run on the writer goroutine.
-func (s *Store) truncateWAL() {
+// emptyWAL empties the WAL file of an idle server.
+func (s *Store) emptyWAL() { s.restartWAL("TRUNCATE") }
+
+// restartWAL runs a RESTART or TRUNCATE checkpoint on the writer connection
+// and records the pause it made. It must run on the writer goroutine. Both
+// copy what is left and wait for readers to leave the WAL, so that the next
+// write starts it over; TRUNCATE also empties the file. Under load RESTART
+// is the one: the next commit trims the file to walMax (journal_size_limit)
+// and the log is then rewritten in place, so the file keeps its size and a
+// sync of it need not wait for the file system's journal (datasync).
+func (s *Store) restartWAL(mode string) {
 	if !s.ckMu.TryLock() {
 		// The background pass holds SQLite's checkpoint lock; waiting for it
 		// would stall the writer. It is copying anyway: try after the next
@@ -169,7 +189,7 @@ func (s *Store) truncateWAL() {
 	defer s.ckMu.Unlock()
 	s.ckWanted.Store(false)
 	start := time.Now()
-	st, err := s.truncateCheckpoint()
+	st, err := s.writerCheckpoint(mode)
 	pause := time.Since(start)
 	s.wal.pauses.observe(start, pause)
 	if s.checkpointPause != nil {
@@ -187,17 +207,18 @@ func (s *Store) truncateWAL() {
 	}
 	s.wal.truncations.Add(1)
 	s.wal.backlog.Store(0)
+	s.restarted = mode == "RESTART"
 	s.truncateDelay, s.truncateAfter = 0, time.Time{}
 }
 
-// truncateCheckpoint is PRAGMA wal_checkpoint(TRUNCATE) with a busy timeout
-// of truncateWait instead of the connection's usual one.
-func (s *Store) truncateCheckpoint() (checkpointStats, error) {
+// writerCheckpoint is PRAGMA wal_checkpoint(mode) on the writer connection,
+// with a busy timeout of truncateWait instead of the connection's usual one.
+func (s *Store) writerCheckpoint(mode string) (checkpointStats, error) {
 	ctx := context.Background()
 	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", truncateWait.Milliseconds())); err != nil {
 		return checkpointStats{}, fmt.Errorf("store: checkpoint: %w", err)
 	}
-	st, err := runCheckpoint(ctx, s.w, "TRUNCATE")
+	st, err := runCheckpoint(ctx, s.w, mode)
 	if _, rerr := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err == nil && rerr != nil {
 		err = fmt.Errorf("store: checkpoint: %w", rerr)
 	}

@@ -81,12 +81,17 @@ type Store struct {
 	// may try to empty the WAL again after readers kept it from it.
 	truncateAfter time.Time
 	truncateDelay time.Duration
+	restarted     bool // the writer's last checkpoint was a RESTART
 	sink          func([]Event)
 	outboxHook    func()
 
 	now             func() time.Time
 	writeWait       func(time.Duration)
 	checkpointPause func(time.Duration)
+	walSync         func(time.Duration)
+	// syncq carries committed groups to the syncer (writer.go).
+	syncq       chan []*writeReq
+	syncStopped chan struct{}
 
 	wstmts, rstmts *stmtCache
 }
@@ -109,8 +114,10 @@ type Options struct {
 	// before they are answered).
 	Sync Sync
 	// CheckpointPause, when set, is told how long each of the writer's
-	// truncating checkpoints held up the writes (for metrics).
+	// WAL-emptying checkpoints held up the writes (for metrics).
 	CheckpointPause func(time.Duration)
+	// WALSync, when set, is told how long each sync of the WAL took.
+	WALSync func(time.Duration)
 }
 
 // MaxReadMap is SQLite's largest memory map, 2 GB.
@@ -166,8 +173,10 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		indexKick: make(chan struct{}, 1), ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}),
 		hookCache: map[string][]Webhook{}, threads: newThreadCache(),
 		wal: walFile{path: path + "-wal"}, walMax: opts.WALMax, sync: opts.Sync, checkpointPause: opts.CheckpointPause,
+		walSync: opts.WALSync, syncq: make(chan []*writeReq, maxGroup), syncStopped: make(chan struct{}),
 		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	go s.writer()
+	go s.syncer()
 	go s.indexer()
 	go s.checkpointer()
 	// Segments left by an earlier run are merged after this one indexes

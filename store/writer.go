@@ -69,6 +69,7 @@ func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) e
 // empties the WAL.
 func (s *Store) writer() {
 	defer close(s.stopped)
+	defer func() { close(s.syncq); <-s.syncStopped }() // every committed write answered first
 	batch := make([]*writeReq, 0, maxGroup)
 	idle := time.NewTimer(idleTruncate)
 	defer idle.Stop()
@@ -86,7 +87,7 @@ func (s *Store) writer() {
 			idle.Reset(idleTruncate)
 		case <-idle.C:
 			if s.wal.size() > 0 {
-				s.truncateWAL()
+				s.emptyWAL()
 				if s.wal.size() > 0 { // a reader held it: try again later
 					idle.Reset(idleTruncate)
 				}
@@ -143,31 +144,61 @@ func (s *Store) runGroup(batch []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
-	if err := s.commit(live); err != nil && len(live) > 1 {
+	err := s.commit(live)
+	switch {
+	case err == nil:
+		s.committed(live)
+	case len(live) > 1:
 		for _, r := range live {
-			err := s.commit([]*writeReq{r})
-			if err == nil {
-				err = s.durable()
+			if err := s.commit([]*writeReq{r}); err != nil {
+				s.finish([]*writeReq{r}, err)
+			} else {
+				s.committed([]*writeReq{r})
 			}
-			s.finish([]*writeReq{r}, err)
 		}
-		return
-	} else {
-		if err == nil {
-			err = s.durable()
-		}
+	default:
 		s.finish(live, err)
 	}
 }
 
-// durable makes a committed group durable before it is answered (wal.go).
-// If the sync fails, the writes are committed but not known to be on disk:
-// they are answered with the error, never acknowledged.
-func (s *Store) durable() error {
+// committed hands a committed group on to be answered: at once when commits
+// need no sync, else through the syncer.
+func (s *Store) committed(reqs []*writeReq) {
 	if s.sync != SyncFull {
-		return nil
+		s.finish(reqs, nil)
+		return
 	}
-	return s.wal.sync()
+	s.syncq <- reqs
+}
+
+// syncer answers committed groups once the WAL is synced, in commit order.
+// Groups committed while a sync is in flight share the next one.
+func (s *Store) syncer() {
+	defer close(s.syncStopped)
+	var groups [][]*writeReq
+	for reqs := range s.syncq {
+		groups = append(groups[:0], reqs)
+	drain:
+		for {
+			select {
+			case more, ok := <-s.syncq:
+				if !ok {
+					break drain
+				}
+				groups = append(groups, more)
+			default:
+				break drain
+			}
+		}
+		start := time.Now()
+		err := s.wal.sync()
+		if s.walSync != nil {
+			s.walSync(time.Since(start))
+		}
+		for _, g := range groups {
+			s.finish(g, err)
+		}
+	}
 }
 
 // commit runs the requests in one transaction and commits it; the first
@@ -209,7 +240,10 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 }
 
 // finish answers the requests of a commit and, when it succeeded, hands
-// their events to the sink in order and wakes the outbox.
+// their events to the sink in order and wakes the outbox. If the WAL could
+// not be synced the writes are committed but not known to be on disk: they
+// are answered with the error, never acknowledged. (Their events stay in
+// the log for replay; the live stream misses them.)
 func (s *Store) finish(reqs []*writeReq, err error) {
 	outbox, unindexed := false, false
 	for _, r := range reqs {

@@ -67,8 +67,18 @@ func startTarget(ctx context.Context, o options, env ...string) (*target, error)
 		}
 		addr := make(chan string, 1)
 		go func() {
+			// LOAD_SERVER_LOG keeps the server's log (warnings, profiling
+			// notes) in a file; otherwise it is read and dropped.
+			var logTo io.Writer = io.Discard
+			if path := os.Getenv("LOAD_SERVER_LOG"); path != "" {
+				if f, err := os.Create(path); err == nil {
+					defer f.Close()
+					logTo = f
+				}
+			}
 			sc := bufio.NewScanner(stderr)
 			for sc.Scan() {
+				fmt.Fprintln(logTo, sc.Text())
 				if m := listenRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "listening") {
 					addr <- m[1]
 				}
