@@ -64,6 +64,13 @@ func soakDefaults(o *options, set map[string]bool) {
 	if !set["backup-at"] {
 		o.soak.backupAt = o.duration / 2
 	}
+	// The mix must be the same in the tenth minute as in the first: every
+	// kind's leads (and so its conversations) exist within the first
+	// seconds, so that the rest of the run adds messages, not conversations
+	// (each new conversation makes the lists recount their totals).
+	if !set["leads"] {
+		o.leads = 2000
+	}
 }
 
 // soakRun is the state shared by the mix's workers, the subscribers and
