@@ -157,6 +157,11 @@ func TestScheduledBackups(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("/metrics = %d", code)
 		}
+		for _, series := range []string{"parley_sqlite_wal_bytes ", "parley_sqlite_freelist_pages ", "parley_sqlite_wal_syncs_total "} {
+			if !strings.Contains(body, "\n"+series) {
+				t.Fatalf("/metrics lacks %s", series)
+			}
+		}
 		if m := regexp.MustCompile(`parley_backups_total\{outcome="ok"\} (\d+)`).FindStringSubmatch(body); m != nil {
 			if n, _ := strconv.Atoi(m[1]); n >= 4 {
 				break

@@ -38,6 +38,16 @@ func TestInstrumentsAreExposed(t *testing.T) {
 	m.DebounceFired("k", 2*time.Millisecond)
 	m.DeliveryAttempt("webhook", "retry", 40*time.Millisecond)
 	m.WriteWait(time.Millisecond)
+	m.CheckpointPause(4 * time.Millisecond)
+	m.WALSync(time.Millisecond)
+	m.BackupTaken("ok")
+	m.BackupTaken("error")
+	m.WatchStore(metrics.StoreGauges{
+		WAL: func() (int64, map[string]int64, int64, time.Duration) {
+			return 4096, map[string]int64{"complete": 9, "partial": 2}, 17, 30 * time.Millisecond
+		},
+		File: func(context.Context) (int64, int64, error) { return 1 << 20, 12, nil },
+	})
 	b, _ := ai.NewBuiltin(ai.BuiltinConfig{})
 	p := metrics.Provider{Provider: b, M: m}
 	if _, err := p.Complete(context.Background(), ai.Request{UserText: "hi"}); err != nil {
@@ -66,6 +76,18 @@ func TestInstrumentsAreExposed(t *testing.T) {
 		`parley_sse_evictions_total 2`,
 		`parley_debounce_batches_pending 5`,
 		`parley_outbox_pending 11`,
+		`parley_sqlite_wal_bytes 4096`,
+		`parley_sqlite_checkpoints_total{outcome="complete"} 9`,
+		`parley_sqlite_checkpoints_total{outcome="partial"} 2`,
+		`parley_sqlite_checkpoints_total{outcome="busy"} 0`,
+		`parley_sqlite_wal_syncs_total 17`,
+		`parley_sqlite_write_pause_max_seconds 0.03`,
+		`parley_sqlite_db_bytes 1.048576e+06`,
+		`parley_sqlite_freelist_pages 12`,
+		`parley_sqlite_checkpoint_pause_seconds_count 1`,
+		`parley_sqlite_wal_sync_seconds_count 1`,
+		`parley_backups_total{outcome="ok"} 1`,
+		`parley_backups_total{outcome="error"} 1`,
 		`parley_go_goroutines`,
 		`parley_process_resident_memory_bytes`,
 	} {
