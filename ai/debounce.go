@@ -17,11 +17,9 @@ type Scheduler interface {
 	Cancel(key string) bool
 }
 
-// Debounce tuning: how many batches may compose at once (a slow provider must
-// not hold the scheduler), and how long a batch waits after its provider call
-// failed before it is tried again (the answer is owed; the batch stays).
+// How long a batch waits after its provider call failed before it is tried
+// again (the answer is owed; the batch stays).
 const (
-	maxConcurrentFires = 32
 	providerRetryDelay = 30 * time.Second
 	storeRetryDelay    = 2 * time.Second // a transient store failure (disk full, busy)
 )
@@ -40,10 +38,12 @@ type Queued struct {
 	Skipped        string      `json:"skipped,omitempty"`
 }
 
-// debouncer is the pipeline's half that runs batches.
+// debouncer is the pipeline's half that runs batches. It does not bound
+// how many batches compose at once: their provider calls wait in the
+// pipeline's queue, which is fair between tenants, and a bound in front of
+// it would line batches up first come, first served across tenants.
 type debouncer struct {
 	sched Scheduler
-	sem   chan struct{}
 	wg    sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -54,7 +54,7 @@ type debouncer struct {
 // scheduler's due callback.
 func (p *Pipeline) StartDebounce(ctx context.Context, sched Scheduler) error {
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p.deb = &debouncer{sched: sched, sem: make(chan struct{}, maxConcurrentFires), ctx: dctx, stop: stop}
+	p.deb = &debouncer{sched: sched, ctx: dctx, stop: stop}
 	batches, err := p.st.PendingBatches(ctx)
 	if err != nil {
 		return err
@@ -170,12 +170,6 @@ func (p *Pipeline) Fire(key string) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		select {
-		case d.sem <- struct{}{}:
-		case <-d.ctx.Done():
-			return
-		}
-		defer func() { <-d.sem }()
 		p.fireBatch(d.ctx, p.st.Tenant(tenant), conversation)
 	}()
 }
@@ -248,9 +242,20 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 		retryLater("build request for batch", err, storeRetryDelay)
 		return
 	}
+	release, err := p.slot(ctx, ten)
+	if err != nil {
+		return // stopping: the batch stays and fires after the next start
+	}
+	// A new message may have arrived while the batch waited in line: it
+	// re-armed the batch, and answering the old one would be thrown away.
+	if now, found, err := ten.Batch(ctx, conversationID); err == nil && (!found || now.Version != b.Version) {
+		release()
+		return
+	}
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, err := p.provider.Complete(ctx, req)
+	release()
 	if err != nil {
 		retryLater("provider failed for a batch", err, providerRetryDelay)
 		return
