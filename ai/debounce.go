@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -17,11 +18,18 @@ type Scheduler interface {
 	Cancel(key string) bool
 }
 
-// How long a batch waits after its provider call failed before it is tried
-// again (the answer is owed; the batch stays).
+// How long a batch waits before it is tried again after a failure: the
+// answer is owed, so the batch stays. Every wait is spread by up to half as
+// much again, so that batches that failed together (a provider outage, a
+// 429 to all of them) do not come back together.
 const (
-	providerRetryDelay = 30 * time.Second
-	storeRetryDelay    = 2 * time.Second // a transient store failure (disk full, busy)
+	// DefaultBatchRetryDelay follows a failed provider call; a longer
+	// Retry-After from the provider wins, up to maxRetryAfter.
+	DefaultBatchRetryDelay = 30 * time.Second
+	storeRetryDelay        = 2 * time.Second // a transient store failure (disk full, busy)
+	// maxRetryAfter bounds the Retry-After honoured: a provider asking for
+	// hours would leave owed answers parked past any use.
+	maxRetryAfter = time.Hour
 )
 
 // ErrNoDebounce is returned by Enqueue on a pipeline whose debounce was
@@ -174,6 +182,18 @@ func (p *Pipeline) Fire(key string) {
 	}()
 }
 
+// retryWait is how long a failed batch waits: at least base, or the
+// provider's Retry-After when it asked for longer (capped), plus up to half
+// of that at random.
+func retryWait(base time.Duration, err error) time.Duration {
+	wait := base
+	var ue *UpstreamError
+	if errors.As(err, &ue) && ue.RetryAfter > wait {
+		wait = min(ue.RetryAfter, maxRetryAfter)
+	}
+	return wait + rand.N(wait/2+1)
+}
+
 // fireBatch answers a due batch: re-check that the AI may answer, compose,
 // then store the answer and its postback unless a newer message superseded
 // the draft meanwhile.
@@ -181,10 +201,11 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	log := p.log.With("tenant_id", ten.ID(), "conversation_id", conversationID)
 	// retryLater keeps an owed answer owed: after any failure the batch, still
 	// stored, is tried again instead of waiting for the next restart.
-	retryLater := func(what string, err error, after time.Duration) {
+	retryLater := func(what string, err error, base time.Duration) {
 		if ctx.Err() != nil {
 			return
 		}
+		after := retryWait(base, err)
 		log.Error(what+"; retrying the batch later", "err", err, "after", after)
 		p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), time.Now().Add(after))
 	}
@@ -257,7 +278,7 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	text, err := p.provider.Complete(ctx, req)
 	release()
 	if err != nil {
-		retryLater("provider failed for a batch", err, providerRetryDelay)
+		retryLater("provider failed for a batch", err, p.cfg.BatchRetryDelay)
 		return
 	}
 	if _, err := ten.CompleteBatch(ctx, b, text); errors.Is(err, store.ErrSuperseded) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -27,6 +28,10 @@ type PipelineConfig struct {
 	// Queue admits provider calls (chat, streamed chat, transcription);
 	// nil means a queue of DefaultConcurrency slots.
 	Queue *queue.Queue
+	// BatchRetryDelay is the least wait before a debounced batch whose
+	// provider call failed is tried again (spread by up to half as much
+	// again); zero means DefaultBatchRetryDelay.
+	BatchRetryDelay time.Duration
 }
 
 // DefaultConcurrency is PARLEY_AI_CONCURRENCY's default: a hosted API serves
@@ -59,6 +64,9 @@ func NewPipeline(st *store.Store, provider Provider, live Live, fetch Fetcher, c
 	}
 	if cfg.Queue == nil {
 		cfg.Queue = queue.New(DefaultConcurrency)
+	}
+	if cfg.BatchRetryDelay <= 0 {
+		cfg.BatchRetryDelay = DefaultBatchRetryDelay
 	}
 	return &Pipeline{st: st, provider: provider, live: live, fetch: fetch, cfg: cfg, log: cfg.Logger, queue: cfg.Queue}
 }
