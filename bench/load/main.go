@@ -5,8 +5,9 @@
 //	go run ./bench/load -scenario send
 //	go run ./bench/load -scenario fanout -subs 5000 -events 200
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
+//	PARLEY_AI_CONCURRENCY=4 go run ./bench/load -scenario ai-queue -clients 100
 //
-// Scenarios: process-sync, process-debounce, send, fanout, lists, idle.
+// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, ai-queue.
 package main
 
 import (
@@ -104,6 +105,7 @@ var scenarios = map[string]scenarioFunc{
 	"fanout":           fanout,
 	"lists":            lists,
 	"idle":             idle,
+	"ai-queue":         aiQueue,
 }
 
 func printTable(rs []result) {
