@@ -267,10 +267,10 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	if err != nil {
 		return // stopping: the batch stays and fires after the next start
 	}
+	defer release()
 	// A new message may have arrived while the batch waited in line: it
 	// re-armed the batch, and answering the old one would be thrown away.
 	if now, found, err := ten.Batch(ctx, conversationID); err == nil && (!found || now.Version != b.Version) {
-		release()
 		return
 	}
 	p.Typing(ten, conv, true)

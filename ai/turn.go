@@ -74,6 +74,8 @@ func NewPipeline(st *store.Store, provider Provider, live Live, fetch Fetcher, c
 // slot waits in the provider queue for the tenant's turn. Provider timeouts
 // start inside the call, after this returns, so time in line never counts
 // against them; a ctx that ends (a client gone, a shutdown) leaves the line.
+// Callers release as soon as the call returns, and defer a release too: a
+// provider that panics must not keep the slot (a second release does nothing).
 func (p *Pipeline) slot(ctx context.Context, ten *store.Tenant) (release func(), err error) {
 	return p.queue.Acquire(ctx, ten.ID())
 }
@@ -267,6 +269,7 @@ func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Con
 	if err != nil {
 		return store.Message{}, err
 	}
+	defer release()
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, err := p.provider.Complete(ctx, req)
@@ -291,6 +294,7 @@ func (p *Pipeline) Stream(ctx context.Context, ten *store.Tenant, conv store.Con
 	if err != nil {
 		return store.Message{}, err
 	}
+	defer release()
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, streamErr := p.provider.Stream(ctx, req, onToken)

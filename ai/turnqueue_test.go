@@ -246,3 +246,27 @@ func TestBatchSupersededWhileQueuedSkipsTheCall(t *testing.T) {
 	}
 	prov.gate <- struct{}{}
 }
+
+// panicky is a provider that panics mid-call.
+type panicky struct{ *gatedProvider }
+
+func (panicky) Complete(context.Context, ai.Request) (string, error) { panic("provider bug") }
+
+// TestPanickingProviderGivesTheSlotBack: the slot of a call that panicked
+// is free again (the server's recover middleware keeps the process alive).
+func TestPanickingProviderGivesTheSlotBack(t *testing.T) {
+	_, st, ten := turnSetup(t)
+	q := queue.New(1)
+	p := ai.NewPipeline(st, panicky{newGatedProvider()}, nil, nil, ai.PipelineConfig{Queue: q})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the provider's panic did not reach the caller")
+			}
+		}()
+		p.Process(context.Background(), ten, textIn("lead", "oi"))
+	}()
+	if q.InFlight() != 0 {
+		t.Fatalf("%d slots held after a panicking call", q.InFlight())
+	}
+}

@@ -63,6 +63,7 @@ func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store
 		if err != nil {
 			return nil, err
 		}
+		defer release()
 		text, err = p.provider.Transcribe(ctx, Audio{Data: data, MIME: mime})
 		release()
 		if errors.Is(err, ErrNoTranscription) {
