@@ -38,7 +38,8 @@ type Config struct {
 	OpenAIAPIKey          string        `envconfig:"OPENAI_API_KEY" desc:"API key for the openai provider (never logged)"`
 	OpenAIModel           string        `envconfig:"OPENAI_MODEL" default:"gpt-4o-mini" desc:"chat model when the assistant names none"`
 	OpenAITranscribeModel string        `envconfig:"OPENAI_TRANSCRIBE_MODEL" default:"whisper-1" desc:"audio transcription model"`
-	OpenAITimeout         time.Duration `envconfig:"OPENAI_TIMEOUT" default:"60s" desc:"timeout of one call to the AI provider"`
+	OpenAITimeout         time.Duration `envconfig:"OPENAI_TIMEOUT" default:"60s" desc:"timeout of one call to the AI provider (time waiting in PARLEY_AI_CONCURRENCY's line does not count)"`
+	AIConcurrency         int           `envconfig:"AI_CONCURRENCY" default:"32" desc:"AI provider calls (chat, streamed, transcription) at once; further turns wait in line, fair between tenants (Ollama: 1-4)"`
 	BuiltinRules          string        `envconfig:"BUILTIN_RULES" desc:"JSON rules file for the builtin provider: [{\"match\":\"<regexp>\",\"reply\":\"<text>\"}]"`
 	BuiltinReply          string        `envconfig:"BUILTIN_REPLY" default:"You said: {{text}}" desc:"builtin reply when no rule matches; {{text}} is the user's text"`
 	BuiltinDelay          time.Duration `envconfig:"BUILTIN_DELAY" default:"0s" desc:"builtin wait before answering"`
@@ -87,6 +88,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.MaxMediaBytes <= 0 || c.MaxStreams <= 0 || c.EventRetention <= 0 || c.SSEHeartbeat <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_MEDIA_BYTES, PARLEY_MAX_STREAMS, PARLEY_EVENT_RETENTION and PARLEY_SSE_HEARTBEAT must be positive")
+	}
+	if c.AIConcurrency <= 0 {
+		return c, fmt.Errorf("config: PARLEY_AI_CONCURRENCY must be positive")
 	}
 	return c, nil
 }

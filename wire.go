@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/ai/queue"
 	"github.com/parley-dev/parley/debounce"
 	"github.com/parley-dev/parley/delivery"
 	"github.com/parley-dev/parley/metrics"
@@ -66,8 +67,10 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
 		return netguard.Fetch(ctx, media, url, cfg.MaxMediaBytes)
 	}
+	aiQueue := queue.New(cfg.AIConcurrency)
+	aiQueue.OnGrant = m.AIQueueWait
 	p.pipeline = ai.NewPipeline(st, provider, p.broker, fetch, ai.PipelineConfig{MaxPDFPages: cfg.MaxPDFPages,
-		MaxPDFChars: cfg.MaxPDFChars, Logger: log})
+		MaxPDFChars: cfg.MaxPDFChars, Logger: log, Queue: aiQueue})
 	p.sched = debounce.New(nil, p.pipeline.Fire)
 	p.sched.OnFire = m.DebounceFired
 	p.sched.Start()
@@ -85,7 +88,7 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 		Schedule: schedule, Logger: log, OnAttempt: m.DeliveryAttempt})
 	st.OnOutbox(p.worker.Notify)
 	m.Watch(metrics.Gauges{Subscribers: p.broker.Subscribers, Evictions: p.broker.Evictions,
-		BatchesPending: p.sched.Len, OutboxDepth: st.OutboxDepth})
+		BatchesPending: p.sched.Len, OutboxDepth: st.OutboxDepth, AIQueueDepth: aiQueue.Depth, AIInFlight: aiQueue.InFlight})
 	m.WatchStore(metrics.StoreGauges{
 		WAL: func() (int64, map[string]int64, int64, time.Duration) {
 			w := st.WALStats()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -17,13 +18,18 @@ type Scheduler interface {
 	Cancel(key string) bool
 }
 
-// Debounce tuning: how many batches may compose at once (a slow provider must
-// not hold the scheduler), and how long a batch waits after its provider call
-// failed before it is tried again (the answer is owed; the batch stays).
+// How long a batch waits before it is tried again after a failure: the
+// answer is owed, so the batch stays. Every wait is spread by up to half as
+// much again, so that batches that failed together (a provider outage, a
+// 429 to all of them) do not come back together.
 const (
-	maxConcurrentFires = 32
-	providerRetryDelay = 30 * time.Second
-	storeRetryDelay    = 2 * time.Second // a transient store failure (disk full, busy)
+	// DefaultBatchRetryDelay follows a failed provider call; a longer
+	// Retry-After from the provider wins, up to maxRetryAfter.
+	DefaultBatchRetryDelay = 30 * time.Second
+	storeRetryDelay        = 2 * time.Second // a transient store failure (disk full, busy)
+	// maxRetryAfter bounds the Retry-After honoured: a provider asking for
+	// hours would leave owed answers parked past any use.
+	maxRetryAfter = time.Hour
 )
 
 // ErrNoDebounce is returned by Enqueue on a pipeline whose debounce was
@@ -40,10 +46,12 @@ type Queued struct {
 	Skipped        string      `json:"skipped,omitempty"`
 }
 
-// debouncer is the pipeline's half that runs batches.
+// debouncer is the pipeline's half that runs batches. It does not bound
+// how many batches compose at once: their provider calls wait in the
+// pipeline's queue, which is fair between tenants, and a bound in front of
+// it would line batches up first come, first served across tenants.
 type debouncer struct {
 	sched Scheduler
-	sem   chan struct{}
 	wg    sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -54,7 +62,7 @@ type debouncer struct {
 // scheduler's due callback.
 func (p *Pipeline) StartDebounce(ctx context.Context, sched Scheduler) error {
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p.deb = &debouncer{sched: sched, sem: make(chan struct{}, maxConcurrentFires), ctx: dctx, stop: stop}
+	p.deb = &debouncer{sched: sched, ctx: dctx, stop: stop}
 	batches, err := p.st.PendingBatches(ctx)
 	if err != nil {
 		return err
@@ -170,14 +178,20 @@ func (p *Pipeline) Fire(key string) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		select {
-		case d.sem <- struct{}{}:
-		case <-d.ctx.Done():
-			return
-		}
-		defer func() { <-d.sem }()
 		p.fireBatch(d.ctx, p.st.Tenant(tenant), conversation)
 	}()
+}
+
+// retryWait is how long a failed batch waits: at least base, or the
+// provider's Retry-After when it asked for longer (capped), plus up to half
+// of that at random.
+func retryWait(base time.Duration, err error) time.Duration {
+	wait := base
+	var ue *UpstreamError
+	if errors.As(err, &ue) && ue.RetryAfter > wait {
+		wait = min(ue.RetryAfter, maxRetryAfter)
+	}
+	return wait + rand.N(wait/2+1)
 }
 
 // fireBatch answers a due batch: re-check that the AI may answer, compose,
@@ -187,10 +201,11 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	log := p.log.With("tenant_id", ten.ID(), "conversation_id", conversationID)
 	// retryLater keeps an owed answer owed: after any failure the batch, still
 	// stored, is tried again instead of waiting for the next restart.
-	retryLater := func(what string, err error, after time.Duration) {
+	retryLater := func(what string, err error, base time.Duration) {
 		if ctx.Err() != nil {
 			return
 		}
+		after := retryWait(base, err)
 		log.Error(what+"; retrying the batch later", "err", err, "after", after)
 		p.deb.sched.Schedule(batchKey(ten.ID(), conversationID), time.Now().Add(after))
 	}
@@ -248,11 +263,22 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 		retryLater("build request for batch", err, storeRetryDelay)
 		return
 	}
+	release, err := p.slot(ctx, ten)
+	if err != nil {
+		return // stopping: the batch stays and fires after the next start
+	}
+	defer release()
+	// A new message may have arrived while the batch waited in line: it
+	// re-armed the batch, and answering the old one would be thrown away.
+	if now, found, err := ten.Batch(ctx, conversationID); err == nil && (!found || now.Version != b.Version) {
+		return
+	}
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, err := p.provider.Complete(ctx, req)
+	release()
 	if err != nil {
-		retryLater("provider failed for a batch", err, providerRetryDelay)
+		retryLater("provider failed for a batch", err, p.cfg.BatchRetryDelay)
 		return
 	}
 	if _, err := ten.CompleteBatch(ctx, b, text); errors.Is(err, store.ErrSuperseded) {

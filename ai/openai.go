@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -230,6 +231,9 @@ func (p *OpenAI) fail(ctx context.Context, op string, err error) error {
 	var apiErr *openai.Error
 	if errors.As(err, &apiErr) {
 		ue.StatusCode = apiErr.StatusCode
+		if apiErr.Response != nil {
+			ue.RetryAfter = retryAfter(apiErr.Response.Header.Get("Retry-After"), time.Now())
+		}
 		if msg := strings.TrimSpace(apiErr.Message); msg != "" {
 			ue.Err = &apiMessageError{msg: truncate(msg, 300), err: err}
 		}
@@ -239,6 +243,29 @@ func (p *OpenAI) fail(ctx context.Context, op string, err error) error {
 	}
 	return ue
 }
+
+// retryAfter reads a Retry-After value, delay-seconds or an HTTP date, as a
+// wait from now; zero when it is absent, malformed or already past.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, maxRetryAfterSeconds) * float64(time.Second))
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
+
+// maxRetryAfterSeconds keeps an absurd Retry-After from overflowing a
+// Duration; the pipeline caps what it honours far below this.
+const maxRetryAfterSeconds = 1 << 30
 
 // apiMessageError carries the API's own error message (or a redacted
 // message) while keeping the SDK error reachable with errors.As.

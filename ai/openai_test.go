@@ -368,3 +368,40 @@ func TestOpenAIWithoutKeyIgnoresEnvironment(t *testing.T) {
 		t.Fatalf("Authorization = %q, want none (an Ollama-style server without a key)", a)
 	}
 }
+
+// TestOpenAIRetryAfterIsSurfaced: a 429 or 503 whose Retry-After outlasts the
+// SDK's own retries reaches the caller on the UpstreamError, in either form
+// the header takes.
+func TestOpenAIRetryAfterIsSurfaced(t *testing.T) {
+	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		status     int
+		header     string
+		lo, hi     time.Duration
+		wantHeader bool
+	}{
+		{http.StatusTooManyRequests, "7", 7 * time.Second, 7 * time.Second, true},
+		{http.StatusServiceUnavailable, date, 85 * time.Second, 90 * time.Second, true},
+		{http.StatusTooManyRequests, "", 0, 0, false},
+		{http.StatusTooManyRequests, "soon", 0, 0, true},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.wantHeader {
+				w.Header().Set("Retry-After", tc.header)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			fmt.Fprint(w, `{"error":{"message":"slow down","type":"rate_limit"}}`)
+		}))
+		p := NewOpenAI(OpenAIConfig{BaseURL: srv.URL + "/v1", APIKey: testKey, MaxRetries: -1})
+		_, err := p.Complete(context.Background(), chatRequest())
+		srv.Close()
+		var ue *UpstreamError
+		if !errors.As(err, &ue) || ue.StatusCode != tc.status {
+			t.Fatalf("Retry-After %q: err = %v, want an UpstreamError with status %d", tc.header, err, tc.status)
+		}
+		if ue.RetryAfter < tc.lo || ue.RetryAfter > tc.hi {
+			t.Errorf("Retry-After %q: RetryAfter = %v, want %v–%v", tc.header, ue.RetryAfter, tc.lo, tc.hi)
+		}
+	}
+}

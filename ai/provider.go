@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Roles of a [Turn].
@@ -94,6 +95,10 @@ type UpstreamError struct {
 	StatusCode int
 	// Err is the underlying error.
 	Err error
+	// RetryAfter is how long the provider asked callers to wait before the
+	// next attempt (its Retry-After header, usually on 429 or 503); zero
+	// when it said nothing.
+	RetryAfter time.Duration
 }
 
 // Error returns e.g. "ai: chat: upstream status 500 Internal Server Error: …".

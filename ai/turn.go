@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/parley-dev/parley/ai/queue"
 	"github.com/parley-dev/parley/store"
 )
 
@@ -23,7 +25,20 @@ type PipelineConfig struct {
 	MaxPDFPages int // pages of a PDF read into extracted_text
 	MaxPDFChars int // characters kept of a PDF's text
 	Logger      *slog.Logger
+	// Queue admits provider calls (chat, streamed chat, transcription);
+	// nil means a queue of DefaultConcurrency slots.
+	Queue *queue.Queue
+	// BatchRetryDelay is the least wait before a debounced batch whose
+	// provider call failed is tried again (spread by up to half as much
+	// again); zero means DefaultBatchRetryDelay.
+	BatchRetryDelay time.Duration
 }
+
+// DefaultConcurrency is PARLEY_AI_CONCURRENCY's default: a hosted API serves
+// this many at once within common rate limits, while a burst of turns no
+// longer opens hundreds of connections at the same moment. A local model
+// (Ollama, llama.cpp) serves 1–4 and wants a smaller cap.
+const DefaultConcurrency = 32
 
 // Pipeline runs AI turns: it stores the lead's message, turns media into
 // text, decides whether to answer, asks the provider and stores the answer,
@@ -38,6 +53,7 @@ type Pipeline struct {
 	log      *slog.Logger
 	threads  keyedMutex
 	flight   singleflight.Group
+	queue    *queue.Queue
 	deb      *debouncer // set by StartDebounce
 }
 
@@ -46,7 +62,22 @@ func NewPipeline(st *store.Store, provider Provider, live Live, fetch Fetcher, c
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pipeline{st: st, provider: provider, live: live, fetch: fetch, cfg: cfg, log: cfg.Logger}
+	if cfg.Queue == nil {
+		cfg.Queue = queue.New(DefaultConcurrency)
+	}
+	if cfg.BatchRetryDelay <= 0 {
+		cfg.BatchRetryDelay = DefaultBatchRetryDelay
+	}
+	return &Pipeline{st: st, provider: provider, live: live, fetch: fetch, cfg: cfg, log: cfg.Logger, queue: cfg.Queue}
+}
+
+// slot waits in the provider queue for the tenant's turn. Provider timeouts
+// start inside the call, after this returns, so time in line never counts
+// against them; a ctx that ends (a client gone, a shutdown) leaves the line.
+// Callers release as soon as the call returns, and defer a release too: a
+// provider that panics must not keep the slot (a second release does nothing).
+func (p *Pipeline) slot(ctx context.Context, ten *store.Tenant) (release func(), err error) {
+	return p.queue.Acquire(ctx, ten.ID())
 }
 
 // Inbound is a message arriving through POST /ai/process.
@@ -234,9 +265,15 @@ func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Con
 	if err != nil {
 		return store.Message{}, err
 	}
+	release, err := p.slot(ctx, ten)
+	if err != nil {
+		return store.Message{}, err
+	}
+	defer release()
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, err := p.provider.Complete(ctx, req)
+	release()
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -253,9 +290,15 @@ func (p *Pipeline) Stream(ctx context.Context, ten *store.Tenant, conv store.Con
 	if err != nil {
 		return store.Message{}, err
 	}
+	release, err := p.slot(ctx, ten)
+	if err != nil {
+		return store.Message{}, err
+	}
+	defer release()
 	p.Typing(ten, conv, true)
 	defer p.Typing(ten, conv, false)
 	text, streamErr := p.provider.Stream(ctx, req, onToken)
+	release()
 	status := store.MsgSent
 	if streamErr != nil {
 		if text == "" {

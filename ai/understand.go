@@ -59,7 +59,13 @@ func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store
 		if mime == "" {
 			mime = contentType
 		}
+		release, err := p.slot(ctx, ten)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		text, err = p.provider.Transcribe(ctx, Audio{Data: data, MIME: mime})
+		release()
 		if errors.Is(err, ErrNoTranscription) {
 			text = noTranscriptionNote
 		} else if err != nil {

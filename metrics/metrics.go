@@ -28,6 +28,7 @@ type Metrics struct {
 	deliveryTime    *prometheus.HistogramVec
 	providerCalls   *prometheus.CounterVec
 	providerTime    *prometheus.HistogramVec
+	queueWait       prometheus.Histogram
 	writeWait       prometheus.Histogram
 	checkpointPause prometheus.Histogram
 	walSync         prometheus.Histogram
@@ -36,6 +37,10 @@ type Metrics struct {
 
 // latencyBuckets span a cached read (~100 µs) to a slow AI turn (~30 s).
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// queueBuckets reach past the provider timeout: under overload a turn may
+// wait minutes in line, and that is the figure to size the cap by.
+var queueBuckets = []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
 // New registers every instrument, with the Go runtime and process collectors
 // renamed parley_go_* and parley_process_* (API.md §6: every series is
@@ -61,6 +66,8 @@ func New() *Metrics {
 		Help: "AI provider calls by operation and outcome (ok, error)."}, []string{"op", "outcome"})
 	m.providerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_ai_provider_duration_seconds",
 		Help: "AI provider call latency by operation.", Buckets: latencyBuckets}, []string{"op"})
+	m.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_ai_queue_wait_seconds",
+		Help: "Time AI provider calls waited in line for a slot (PARLEY_AI_CONCURRENCY); 0 when one was free.", Buckets: queueBuckets})
 	m.writeWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_store_write_wait_seconds",
 		Help: "Time a write transaction waited for SQLite's single writer.", Buckets: latencyBuckets})
 	m.checkpointPause = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_sqlite_checkpoint_pause_seconds",
@@ -70,7 +77,7 @@ func New() *Metrics {
 	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_backups_total",
 		Help: "Scheduled backups by outcome (ok, error)."}, []string{"outcome"})
 	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
-		m.providerCalls, m.providerTime, m.writeWait, m.checkpointPause, m.walSync, m.backups)
+		m.providerCalls, m.providerTime, m.queueWait, m.writeWait, m.checkpointPause, m.walSync, m.backups)
 	return m
 }
 
@@ -112,6 +119,10 @@ func (m *Metrics) ProviderCall(op string, err error, d time.Duration) {
 	m.providerTime.WithLabelValues(op).Observe(d.Seconds())
 }
 
+// AIQueueWait records how long a provider call waited for a slot (the AI
+// queue's OnGrant hook).
+func (m *Metrics) AIQueueWait(d time.Duration) { m.queueWait.Observe(d.Seconds()) }
+
 // WriteWait records how long a write waited for the writer connection.
 func (m *Metrics) WriteWait(d time.Duration) { m.writeWait.Observe(d.Seconds()) }
 
@@ -121,6 +132,8 @@ type Gauges struct {
 	Evictions      func() int64                           // slow subscribers disconnected
 	BatchesPending func() int                             // debounce batches waiting
 	OutboxDepth    func(ctx context.Context) (int, error) // deliveries pending
+	AIQueueDepth   func() int                             // provider calls waiting for a slot
+	AIInFlight     func() int                             // provider calls holding a slot
 }
 
 // Watch registers the scrape-time gauges.
@@ -142,5 +155,9 @@ func (m *Metrics) Watch(g Gauges) {
 			}
 			return float64(n)
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_ai_queue_depth",
+			Help: "AI provider calls waiting in line for a slot."}, func() float64 { return float64(g.AIQueueDepth()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_ai_inflight",
+			Help: "AI provider calls running (at most PARLEY_AI_CONCURRENCY)."}, func() float64 { return float64(g.AIInFlight()) }),
 	)
 }

@@ -57,7 +57,9 @@ func TestInstrumentsAreExposed(t *testing.T) {
 		t.Fatal("the wrapper swallowed the provider's error")
 	}
 	m.Watch(metrics.Gauges{Subscribers: func() int { return 7 }, Evictions: func() int64 { return 2 },
-		BatchesPending: func() int { return 5 }, OutboxDepth: func(context.Context) (int, error) { return 11, nil }})
+		BatchesPending: func() int { return 5 }, OutboxDepth: func(context.Context) (int, error) { return 11, nil },
+		AIQueueDepth: func() int { return 9 }, AIInFlight: func() int { return 4 }})
+	m.AIQueueWait(3 * time.Second)
 
 	out := scrape(t, m)
 	for _, want := range []string{
@@ -88,6 +90,10 @@ func TestInstrumentsAreExposed(t *testing.T) {
 		`parley_sqlite_wal_sync_seconds_count 1`,
 		`parley_backups_total{outcome="ok"} 1`,
 		`parley_backups_total{outcome="error"} 1`,
+		`parley_ai_queue_depth 9`,
+		`parley_ai_inflight 4`,
+		`parley_ai_queue_wait_seconds_count 1`,
+		`parley_ai_queue_wait_seconds_bucket{le="5"} 1`,
 		`parley_go_goroutines`,
 		`parley_process_resident_memory_bytes`,
 	} {

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley-dev/parley/ai"
+	"github.com/parley-dev/parley/ai/queue"
 	"github.com/parley-dev/parley/debounce"
 	"github.com/parley-dev/parley/delivery"
 	"github.com/parley-dev/parley/netguard"
@@ -59,6 +60,10 @@ type envOpts struct {
 	// DeliverySchedule is the outbox retry schedule (nil: 1m,5m,30m).
 	DeliverySchedule []time.Duration
 	Mutate           []func(*web.Config)
+	// AIQueue admits provider calls (nil: the pipeline's default queue);
+	// BatchRetryDelay is the base wait before a failed batch is retried.
+	AIQueue         *queue.Queue
+	BatchRetryDelay time.Duration
 }
 
 // newEnv starts the real echo server through httptest with the default
@@ -91,7 +96,8 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
 		return netguard.Fetch(ctx, client, url, 16<<20)
 	}
-	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log})
+	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log,
+		Queue: o.AIQueue, BatchRetryDelay: o.BatchRetryDelay})
 	sched := debounce.New(nil, pipeline.Fire)
 	sched.Start()
 	if err := pipeline.StartDebounce(context.Background(), sched); err != nil {

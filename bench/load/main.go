@@ -6,8 +6,9 @@
 //	go run ./bench/load -scenario fanout -subs 5000 -events 200
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
 //	go run ./bench/load -scenario soak -duration 10m -samples-csv soak.csv -plot soak.svg
+//	PARLEY_AI_CONCURRENCY=4 go run ./bench/load -scenario ai-queue -clients 100
 //
-// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak.
+// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak, ai-queue.
 // soak runs a mix (sends, sync and debounced AI turns, list reads, 500 SSE
 // subscribers) against one server, prints one line per -sample, takes one
 // online backup at -backup-at and ends with a PASS/FAIL verdict on the WAL's
@@ -126,6 +127,7 @@ var scenarios = map[string]scenarioFunc{
 	"lists":            lists,
 	"idle":             idle,
 	"soak":             soak,
+	"ai-queue":         aiQueue,
 }
 
 func printTable(rs []result) {
