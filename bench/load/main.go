@@ -5,8 +5,10 @@
 //	go run ./bench/load -scenario send
 //	go run ./bench/load -scenario fanout -subs 5000 -events 200
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
+//	go run ./bench/load -scenario postbacks -latency 200ms
 //
-// Scenarios: process-sync, process-debounce, send, fanout, lists, idle.
+// Scenarios: process-sync, process-debounce, send, fanout, lists, idle,
+// postbacks, postback-latency.
 package main
 
 import (
@@ -38,7 +40,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists or idle")
+	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists, idle, postbacks or postback-latency")
 	flag.StringVar(&o.addr, "addr", "", "target this server (http://host:port) instead of starting one")
 	flag.StringVar(&o.key, "key", "", "API key of the -addr server")
 	flag.StringVar(&o.db, "db", "", "database file for the started server (default: a temporary one per run)")
@@ -104,6 +106,8 @@ var scenarios = map[string]scenarioFunc{
 	"fanout":           fanout,
 	"lists":            lists,
 	"idle":             idle,
+	"postbacks":        postbacks,
+	"postback-latency": postbackLatency,
 }
 
 func printTable(rs []result) {
