@@ -47,6 +47,7 @@ type Config struct {
 
 	DeliveryTimeout       time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"30s" desc:"timeout of one postback or webhook attempt"`
 	DeliveryRetrySchedule string        `envconfig:"DELIVERY_RETRY_SCHEDULE" default:"1m,5m,30m" desc:"waits between delivery retries; N entries = N retries"`
+	DeliveryConcurrency   int           `envconfig:"DELIVERY_CONCURRENCY" default:"16" desc:"postback and webhook requests in flight per destination (scheme, host, port); order still holds per conversation"`
 }
 
 // loadConfig reads the environment and checks what envconfig cannot.
@@ -73,6 +74,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.MaxMediaBytes <= 0 || c.MaxStreams <= 0 || c.EventRetention <= 0 || c.SSEHeartbeat <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_MEDIA_BYTES, PARLEY_MAX_STREAMS, PARLEY_EVENT_RETENTION and PARLEY_SSE_HEARTBEAT must be positive")
+	}
+	if c.DeliveryConcurrency <= 0 {
+		return c, fmt.Errorf("config: PARLEY_DELIVERY_CONCURRENCY must be positive")
 	}
 	return c, nil
 }

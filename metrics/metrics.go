@@ -26,6 +26,7 @@ type Metrics struct {
 	fireLateness    prometheus.Histogram
 	deliveries      *prometheus.CounterVec
 	deliveryTime    *prometheus.HistogramVec
+	deliveryQueue   *prometheus.HistogramVec
 	providerCalls   *prometheus.CounterVec
 	providerTime    *prometheus.HistogramVec
 	writeWait       prometheus.Histogram
@@ -54,6 +55,8 @@ func New() *Metrics {
 		Help: "Postback and webhook attempts by kind and outcome (delivered, retry, failed)."}, []string{"kind", "outcome"})
 	m.deliveryTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_delivery_attempt_duration_seconds",
 		Help: "Duration of delivery attempts by kind.", Buckets: latencyBuckets}, []string{"kind"})
+	m.deliveryQueue = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_delivery_queue_seconds",
+		Help: "Time from queueing a delivery to its first attempt, by kind.", Buckets: queueBuckets}, []string{"kind"})
 	m.providerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_ai_provider_calls_total",
 		Help: "AI provider calls by operation and outcome (ok, error)."}, []string{"op", "outcome"})
 	m.providerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_ai_provider_duration_seconds",
@@ -61,7 +64,7 @@ func New() *Metrics {
 	m.writeWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_store_write_wait_seconds",
 		Help: "Time a write transaction waited for SQLite's single writer.", Buckets: latencyBuckets})
 	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
-		m.providerCalls, m.providerTime, m.writeWait)
+		m.deliveryQueue, m.providerCalls, m.providerTime, m.writeWait)
 	return m
 }
 
