@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-dev/parley/store"
@@ -15,13 +16,23 @@ type attemptDone struct {
 }
 
 // dispatchState is what the dispatcher (Run's goroutine, and only it) knows
-// about the attempts in flight.
+// about the attempts in flight and the destinations to look at.
 type dispatchState struct {
 	inFlight map[string]int       // destination → attempts in flight
 	busy     map[string]bool      // keys with an attempt in flight
 	hold     map[string]time.Time // keys whose last attempt could not be recorded → not before
 	total    int                  // attempts in flight to every destination
 	last     string               // the destination served last, for round robin
+	// full asks the next pass to look at every destination with pending
+	// deliveries; otherwise it looks only at dirty ones, where an attempt
+	// finished. Whatever else can make a head startable wakes the worker
+	// (a commit that queued or requeued deliveries), is a time (next, a
+	// hold) or is the overall limit (hit: full again), and each of those
+	// sets full, so a pass after a finished attempt costs one destination's
+	// heads, not a look at every destination.
+	full  bool
+	dirty map[string]bool
+	next  time.Time // the earliest due head the last passes left waiting
 }
 
 // keyOf names a delivery's order key across destinations.
@@ -32,7 +43,8 @@ func keyOf(d store.Delivery) string { return d.Destination + "\x00" + d.OrderKey
 // recorded (they stay pending and are sent again on the next start); Run
 // returns once every attempt has stopped. Call it once at a time.
 func (w *Worker) Run(ctx context.Context) {
-	ds := &dispatchState{inFlight: map[string]int{}, busy: map[string]bool{}, hold: map[string]time.Time{}}
+	ds := &dispatchState{inFlight: map[string]int{}, busy: map[string]bool{}, hold: map[string]time.Time{},
+		dirty: map[string]bool{}, full: true}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -49,7 +61,9 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 			return
 		case <-w.wake:
+			ds.full = true
 		case <-timer.C:
+			ds.full = true
 		case a := <-w.done:
 			w.finished(ds, a)
 		}
@@ -94,16 +108,36 @@ func (w *Worker) dispatch(ctx context.Context, ds *dispatchState) time.Time {
 			delete(ds.hold, k)
 		}
 	}
-	queues, err := w.st.DeliveryQueues(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error("delivery: list destinations", "err", err)
-		}
-		return now.Add(storeBackoff)
+	if !ds.next.IsZero() && !ds.next.After(now) {
+		ds.full = true // a due time passed without the timer's pass
 	}
+	var queues []store.DeliveryQueue
+	if ds.full {
+		var err error
+		if queues, err = w.st.DeliveryQueues(ctx); err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("delivery: list destinations", "err", err)
+			}
+			return now.Add(storeBackoff)
+		}
+		ds.full = false
+	} else {
+		earliest(ds.next)
+		for dest := range ds.dirty {
+			queues = append(queues, store.DeliveryQueue{Destination: dest, Due: now})
+		}
+		slices.SortFunc(queues, func(a, b store.DeliveryQueue) int { return strings.Compare(a.Destination, b.Destination) })
+	}
+	clear(ds.dirty)
 	if i := slices.IndexFunc(queues, func(q store.DeliveryQueue) bool { return q.Destination > ds.last }); i > 0 {
 		queues = slices.Concat(queues[i:], queues[:i])
 	}
+	defer func() {
+		ds.next = next
+		if ds.total >= w.maxInFlight {
+			ds.full = true // destinations may have been left out: a finishing attempt looks at all again
+		}
+	}()
 	for _, q := range queues {
 		if ds.total >= w.maxInFlight {
 			break
@@ -176,6 +210,7 @@ func (w *Worker) finished(ds *dispatchState, a attemptDone) {
 	if ds.inFlight[a.dest] == 0 {
 		delete(ds.inFlight, a.dest)
 	}
+	ds.dirty[a.dest] = true
 	if !a.recorded {
 		ds.hold[a.key] = w.now().Add(storeBackoff)
 	}

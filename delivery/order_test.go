@@ -225,3 +225,26 @@ func TestKeysTakeTurns(t *testing.T) {
 		}
 	}
 }
+
+// A retry falls due on time at one destination while another keeps the
+// worker busy with finished attempts (each of which looks again only at its
+// own destination).
+func TestRetryIsOnTimeBesideABusyDestination(t *testing.T) {
+	e := newEnv(t)
+	quiet := newGateway(t, 0)
+	quiet.failWhen(func(_ got, attempt int) bool { return attempt == 1 })
+	busy := newGateway(t, 10*time.Millisecond)
+	opts := fast(300 * time.Millisecond)
+	opts.Concurrency = 1
+	start(t, e.st, opts)
+	for i := range 150 {
+		e.answer(fmt.Sprintf("busy-%d", i), busy.srv.URL, "b")
+	}
+	e.answer("quiet", quiet.srv.URL, "q")
+	waitFor(t, 5*time.Second, func() bool { return len(quiet.successes()) == 1 },
+		func() string { return "the retry at the quiet destination never came" })
+	if n := len(busy.successes()); n == 150 {
+		t.Errorf("the retry came after the busy destination's 150 deliveries: it waited for them")
+	}
+	t.Logf("the retry came while the busy destination had %d of 150 deliveries", len(busy.successes()))
+}
