@@ -213,29 +213,46 @@ func TestDeliveryQueriesUseTheirIndexes(t *testing.T) {
 }
 
 // BenchmarkDeliveryQueue measures the worker's store calls with 100k pending
-// deliveries spread over 10k keys of one destination.
+// deliveries spread over 10k keys, all at one destination (a tenant's
+// gateway) or spread over 100 of them. outbox-depth counts the pending rows
+// through their index, for scale: what reading the outbox would cost.
 //
 //	go test ./store/ -run '^$' -bench DeliveryQueue -benchtime 2s
 func BenchmarkDeliveryQueue(b *testing.B) {
+	for _, dests := range []int{1, 100} {
+		b.Run(fmt.Sprintf("destinations=%d", dests), func(b *testing.B) { benchDeliveryQueue(b, dests) })
+	}
+}
+
+func benchDeliveryQueue(b *testing.B, dests int) {
 	ctx := context.Background()
 	s := openBenchStore(b)
 	info, _, err := s.CreateTenant(ctx, "bench", "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	const rows, keys, url = 100_000, 10_000, "https://gateway.example/cb"
-	dest := info.ID + " " + Destination(url)
+	const rows, keys = 100_000, 10_000
+	url := func(d int) string { return fmt.Sprintf("https://gateway%03d.example/cb", d) }
 	for start := 0; start < rows; start += 10_000 {
-		batch := make([]string, 0, 10_000)
-		for i := start; i < start+10_000; i++ {
-			batch = append(batch, fmt.Sprintf("c:%05d", i%keys))
+		err := s.write(ctx, info.ID, func(w *wtx) error {
+			for i := start; i < start+10_000; i++ {
+				k := i % keys
+				if _, err := w.enqueue(ctx, KindPostback, "", url(k%dests), "postback", fmt.Sprintf("c:%05d", k),
+					PostbackPayload{ConversationID: fmt.Sprintf("%05d", k), Response: strings.Repeat("palavra ", 40)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		enqueueForTest(b, s, info.ID, url, batch...)
 	}
+	dest := info.ID + " " + Destination(url(0))
 	b.Run("queues", func(b *testing.B) {
 		for b.Loop() {
-			if qs, err := s.DeliveryQueues(ctx); err != nil || len(qs) != 1 {
-				b.Fatal(qs, err)
+			if qs, err := s.DeliveryQueues(ctx); err != nil || len(qs) != dests {
+				b.Fatal(len(qs), err)
 			}
 		}
 	})
@@ -247,8 +264,10 @@ func BenchmarkDeliveryQueue(b *testing.B) {
 		}
 	})
 	b.Run("deliver-and-promote", func(b *testing.B) {
+		i := 0
 		for b.Loop() {
-			hs, err := s.DeliveryHeads(ctx, dest, 1)
+			i++ // across the destinations, so that none runs dry
+			hs, err := s.DeliveryHeads(ctx, info.ID+" "+Destination(url(i%dests)), 1)
 			if err != nil || len(hs) != 1 {
 				b.Fatal(len(hs), err)
 			}
@@ -257,11 +276,11 @@ func BenchmarkDeliveryQueue(b *testing.B) {
 			}
 		}
 	})
-	b.Run("enqueue", func(b *testing.B) {
-		i := 0
+	b.Run("outbox-depth", func(b *testing.B) {
 		for b.Loop() {
-			i++
-			enqueueForTest(b, s, info.ID, url, fmt.Sprintf("c:%05d", i%keys))
+			if _, err := s.OutboxDepth(ctx); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
