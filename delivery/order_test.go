@@ -74,7 +74,7 @@ func TestConcurrencyLimitHoldsAtTheReceiver(t *testing.T) {
 	for _, limit := range []int{1, 4, 16} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			e := newEnv(t)
-			gw := newGateway(t, 50*time.Millisecond)
+			gw := newGateway(t, 100*time.Millisecond)
 			gw.failWhen(func(g got, attempt int) bool { return attempt == 1 && crc32.ChecksumIEEE([]byte(g.id))%3 == 0 })
 			e.hookTo(gw.srv.URL+"/hook", store.HookLeadCreated)
 			opts := fast(retrySoon()...)
@@ -211,6 +211,10 @@ func TestKeysTakeTurns(t *testing.T) {
 	for i := range 5 {
 		e.answer(fmt.Sprintf("quiet-%d", i), url, fmt.Sprintf("quiet %d", i))
 	}
+	// Due times are kept to the millisecond, and heads due in the same one
+	// go in commit order: let the chatty conversation's next head be
+	// promoted in a later millisecond than the quiet ones were queued.
+	time.Sleep(5 * time.Millisecond)
 	close(release)
 	waitFor(t, 10*time.Second, func() bool { return len(gw.successes()) == 25 },
 		func() string { return fmt.Sprintf("%d of 25 postbacks arrived", len(gw.successes())) })
