@@ -53,6 +53,7 @@ type Config struct {
 
 	DeliveryTimeout       time.Duration `envconfig:"DELIVERY_TIMEOUT" default:"30s" desc:"timeout of one postback or webhook attempt"`
 	DeliveryRetrySchedule string        `envconfig:"DELIVERY_RETRY_SCHEDULE" default:"1m,5m,30m" desc:"waits between delivery retries; N entries = N retries"`
+	DeliveryConcurrency   int           `envconfig:"DELIVERY_CONCURRENCY" default:"16" desc:"postback and webhook requests in flight per destination (scheme, host, port); order still holds per conversation"`
 	DeliveryRetention     time.Duration `envconfig:"DELIVERY_RETENTION" default:"168h" desc:"how long delivered postbacks and webhooks stay listed before they are deleted (failed ones stay)"`
 }
 
@@ -91,6 +92,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.AIConcurrency <= 0 {
 		return c, fmt.Errorf("config: PARLEY_AI_CONCURRENCY must be positive")
+	}
+	if c.DeliveryConcurrency <= 0 {
+		return c, fmt.Errorf("config: PARLEY_DELIVERY_CONCURRENCY must be positive")
 	}
 	return c, nil
 }

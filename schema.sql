@@ -189,8 +189,13 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE INDEX IF NOT EXISTS webhooks_by_tenant ON webhooks(tenant_id, created_at, id);
 
 -- deliveries is the outbox: every postback and webhook POST, written in the
--- transaction of the fact it reports (version 3). destination is
--- scheme://host:port; order is kept per destination.
+-- transaction of the fact it reports (version 3). destination is the tenant
+-- id and scheme://host:port. Version 8: order is kept per order_key within a
+-- destination ('c:' and a conversation id, or 'l:' and a lead id for lead.*
+-- events), in rowid order, which is commit order (one writer). head marks
+-- the oldest pending row of each key, the only one that may be sent, so that
+-- the worker finds due keys in deliveries_heads (at most one entry per key)
+-- without reading the rows queued behind a head.
 CREATE TABLE IF NOT EXISTS deliveries (
   id               TEXT PRIMARY KEY,
   tenant_id        TEXT NOT NULL,
@@ -206,10 +211,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
   last_error       TEXT,
   next_attempt_at  INTEGER NOT NULL,
   created_at       INTEGER NOT NULL,
-  delivered_at     INTEGER
+  delivered_at     INTEGER,
+  order_key        TEXT NOT NULL DEFAULT '',
+  head             INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(destination, created_at, id) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_keys ON deliveries(destination, order_key) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_heads ON deliveries(destination, next_attempt_at) WHERE status = 'pending' AND head = 1;
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(created_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_by_tenant ON deliveries(tenant_id, created_at, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries(tenant_id, status, created_at, id);
 

@@ -85,10 +85,12 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 		return nil, fmt.Errorf("config: PARLEY_DELIVERY_RETRY_SCHEDULE: %w", err)
 	}
 	p.worker = delivery.New(st, delivery.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.DeliveryTimeout,
-		Schedule: schedule, Logger: log, OnAttempt: m.DeliveryAttempt})
+		Schedule: schedule, Concurrency: cfg.DeliveryConcurrency, Logger: log, OnAttempt: m.DeliveryAttempt,
+		OnQueued: m.DeliveryQueued})
 	st.OnOutbox(p.worker.Notify)
 	m.Watch(metrics.Gauges{Subscribers: p.broker.Subscribers, Evictions: p.broker.Evictions,
 		BatchesPending: p.sched.Len, OutboxDepth: st.OutboxDepth, AIQueueDepth: aiQueue.Depth, AIInFlight: aiQueue.InFlight})
+	m.WatchDeliveries(metrics.DeliveryWatch{InFlight: p.worker.InFlight, OldestPending: st.OldestPendingDelivery})
 	m.WatchStore(metrics.StoreGauges{
 		WAL: func() (int64, map[string]int64, int64, time.Duration) {
 			w := st.WALStats()

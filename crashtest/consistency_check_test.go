@@ -20,6 +20,7 @@ type crashCounts struct {
 	accepted, repeats         int // outbox rows accepted by a receiver; extra 2xx answers to the same id
 	events                    int64
 	syncAnswers, syncQuestion int
+	orderKeys, orderPairs     int // conversations and leads with 2+ deliveries to a receiver; consecutive pairs checked
 }
 
 func (c crashCounts) log(t *testing.T, lg *ledger) {
@@ -40,6 +41,8 @@ func (c crashCounts) log(t *testing.T, lg *ledger) {
 		len(lg.deb), c.postbackMsgs, c.postbacks, c.postbackOK, c.postbackOK-c.postbacks)
 	t.Logf("deliveries: %d outbox rows (%d webhooks, %d postbacks), %d accepted by the receivers, %d repeated 2xx",
 		c.deliveries, c.webhooks, c.deliveries-c.webhooks, c.accepted, c.repeats)
+	t.Logf("order: %d conversations and leads with several deliveries, %d consecutive pairs first accepted in commit order",
+		c.orderKeys, c.orderPairs)
 	t.Logf("events: ids 1..%d contiguous; resent %d acknowledged requests", c.events, c.resent)
 }
 
@@ -140,6 +143,7 @@ AND NOT EXISTS (SELECT 1 FROM events WHERE tenant_id = ?1 AND seq = e.seq + 1) L
 
 	checkSyncAnswers(t, db, lg, &c)
 	checkOutbox(t, pairs, lg, rcPost, rcHook, &c)
+	checkOrder(t, db, rcPost, rcHook, &c)
 	return c
 }
 

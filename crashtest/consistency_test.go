@@ -6,8 +6,9 @@ package crashtest
 // while the server is SIGKILLed at a random moment 50–400 ms into each life
 // and restarted on the same database. Afterwards it checks that every request
 // answered 2xx is stored exactly once, that every debounced message got exactly
-// one postback, that every outbox row was delivered, that event ids have no
-// gap, and that the database is sound (see consistency_check_test.go).
+// one postback, that every outbox row was delivered, that each conversation's
+// (or lead's) deliveries were first accepted in commit order, that event ids
+// have no gap, and that the database is sound (see consistency_check_test.go).
 //
 // Requests whose connection broke are "unknown": neither counted as
 // acknowledged nor required absent. At the end, the /ai/process ones are sent
@@ -107,8 +108,9 @@ func TestCrashConsistency(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "parley.db")
 	// While the kills go on, one delivery in ten fails its first attempt, so
-	// that retries are pending across kills. (Not at the end: in order per
-	// destination, each failure holds its queue for a retry step.)
+	// that retries are pending across kills and later deliveries of the same
+	// conversation wait behind them. (Not at the end: each failure holds its
+	// conversation for a retry step.)
 	var flakyOn atomic.Bool
 	flakyOn.Store(true)
 	flaky := func(id string, attempt int) bool {

@@ -18,11 +18,13 @@ type receiver struct {
 	attempts map[string]int    // delivery id → attempts seen
 	accepted map[string][]byte // delivery id → body of the 2xx-answered attempt(s)
 	okCount  map[string]int    // delivery id → attempts answered 2xx
+	firstOK  map[string]int    // delivery id → rank of its first 2xx among all deliveries' first 2xx
 	fail     func(id string, attempt int) bool
 }
 
 func newReceiver(t *testing.T, fail func(id string, attempt int) bool) *receiver {
-	r := &receiver{attempts: map[string]int{}, accepted: map[string][]byte{}, okCount: map[string]int{}, fail: fail}
+	r := &receiver{attempts: map[string]int{}, accepted: map[string][]byte{}, okCount: map[string]int{},
+		firstOK: map[string]int{}, fail: fail}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		id := req.Header.Get("X-Parley-Delivery")
@@ -33,6 +35,9 @@ func newReceiver(t *testing.T, fail func(id string, attempt int) bool) *receiver
 		if !failing {
 			r.okCount[id]++
 			r.accepted[id] = body
+			if r.okCount[id] == 1 {
+				r.firstOK[id] = len(r.firstOK) + 1
+			}
 		}
 		r.mu.Unlock()
 		if failing {
@@ -72,4 +77,15 @@ func waitUntil(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return cond()
+}
+
+// firstOrder copies the ranks of first successes: delivery id → rank.
+func (r *receiver) firstOrder() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.firstOK))
+	for k, v := range r.firstOK {
+		out[k] = v
+	}
+	return out
 }

@@ -74,7 +74,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 	}
 }
 
-func TestFewLanesStillReachEveryDestination(t *testing.T) {
+func TestFewSlotsStillReachEveryDestination(t *testing.T) {
 	e := newEnv(t)
 	var rcs []*receiver
 	for range 4 {
@@ -83,7 +83,7 @@ func TestFewLanesStillReachEveryDestination(t *testing.T) {
 		rcs = append(rcs, rc)
 	}
 	opts := fast()
-	opts.MaxLanes = 1
+	opts.MaxInFlight = 1
 	start(t, e.st, opts)
 	e.lead("Ana")
 	e.lead("Bia")
@@ -95,7 +95,7 @@ func TestFewLanesStillReachEveryDestination(t *testing.T) {
 			}
 		}
 		return true
-	}, func() string { return "not every delivery was delivered with one lane" })
+	}, func() string { return "not every delivery was delivered with one slot" })
 	for i, rc := range rcs {
 		if n := len(rc.got()); n != 3 {
 			t.Errorf("receiver %d got %d requests, want 3 (a 500, then two deliveries)", i, n)

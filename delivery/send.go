@@ -39,7 +39,7 @@ const (
 	maxErrText = 200
 	// maxRetryAfter caps a receiver's Retry-After, so that a misbehaving
 	// receiver cannot park its deliveries for years (it only ever delays its
-	// own destination, but an operator should see an outcome within a day).
+	// own conversation, but an operator should see an outcome within a day).
 	maxRetryAfter = 24 * time.Hour
 )
 
@@ -71,8 +71,8 @@ type result struct {
 }
 
 // attempt sends d once and records the outcome. It reports false when
-// nothing was recorded (shutdown or a store error): the lane then stops and
-// the delivery stays pending.
+// nothing was recorded (shutdown or a store error): the delivery stays
+// pending and its key waits storeBackoff.
 func (w *Worker) attempt(ctx context.Context, d store.Delivery) bool {
 	secret, err := w.st.DeliverySecret(ctx, d)
 	var res result
@@ -88,6 +88,9 @@ func (w *Worker) attempt(ctx context.Context, d store.Delivery) bool {
 		}
 		return false
 	default:
+		if w.onQueued != nil && d.Attempts == 0 && d.LastStatusCode == nil && d.LastError == nil {
+			w.onQueued(d.Kind, w.now().Sub(d.CreatedAt.Std())) // a first attempt, not a manual retry
+		}
 		start := time.Now()
 		res = w.send(ctx, d, secret)
 		took = time.Since(start)

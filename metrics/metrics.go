@@ -26,6 +26,7 @@ type Metrics struct {
 	fireLateness    prometheus.Histogram
 	deliveries      *prometheus.CounterVec
 	deliveryTime    *prometheus.HistogramVec
+	deliveryQueue   *prometheus.HistogramVec
 	providerCalls   *prometheus.CounterVec
 	providerTime    *prometheus.HistogramVec
 	queueWait       prometheus.Histogram
@@ -38,7 +39,7 @@ type Metrics struct {
 // latencyBuckets span a cached read (~100 µs) to a slow AI turn (~30 s).
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// queueBuckets reach past the provider timeout: under overload a turn may
+// queueBuckets (the AI queue) reach past the provider timeout: under overload a turn may
 // wait minutes in line, and that is the figure to size the cap by.
 var queueBuckets = []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
@@ -62,6 +63,8 @@ func New() *Metrics {
 		Help: "Postback and webhook attempts by kind and outcome (delivered, retry, failed)."}, []string{"kind", "outcome"})
 	m.deliveryTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_delivery_attempt_duration_seconds",
 		Help: "Duration of delivery attempts by kind.", Buckets: latencyBuckets}, []string{"kind"})
+	m.deliveryQueue = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_delivery_queue_seconds",
+		Help: "Time from queueing a delivery to its first attempt, by kind.", Buckets: deliveryQueueBuckets}, []string{"kind"})
 	m.providerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_ai_provider_calls_total",
 		Help: "AI provider calls by operation and outcome (ok, error)."}, []string{"op", "outcome"})
 	m.providerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "parley_ai_provider_duration_seconds",
@@ -77,7 +80,7 @@ func New() *Metrics {
 	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_backups_total",
 		Help: "Scheduled backups by outcome (ok, error)."}, []string{"outcome"})
 	m.reg.MustRegister(m.requests, m.requestDuration, m.eventsPublished, m.fireLateness, m.deliveries, m.deliveryTime,
-		m.providerCalls, m.providerTime, m.queueWait, m.writeWait, m.checkpointPause, m.walSync, m.backups)
+		m.deliveryQueue, m.providerCalls, m.providerTime, m.queueWait, m.writeWait, m.checkpointPause, m.walSync, m.backups)
 	return m
 }
 

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -108,5 +109,35 @@ func TestInstrumentsAreExposed(t *testing.T) {
 				t.Errorf("series %s is not prefixed parley_", name)
 			}
 		}
+	}
+}
+
+func TestDeliveryInstruments(t *testing.T) {
+	m := metrics.New()
+	m.DeliveryQueued("postback", 1500*time.Millisecond)
+	counts := map[string]int{}
+	for i := range 12 {
+		counts[fmt.Sprintf("tenant https://gw%d.example:443", i)] = i + 1 // gw0 and gw1 are the least busy
+	}
+	now := time.Now()
+	m.WatchDeliveries(metrics.DeliveryWatch{InFlight: func() map[string]int { return counts },
+		OldestPending: func(context.Context) (time.Time, bool, error) { return now.Add(-90 * time.Second), true, nil },
+		Now:           func() time.Time { return now }})
+	out := scrape(t, m)
+	for _, want := range []string{
+		`parley_delivery_queue_seconds_count{kind="postback"} 1`,
+		`parley_outbox_oldest_pending_seconds 90`,
+		`parley_delivery_in_flight{destination="other"} 3`,
+		`parley_delivery_in_flight{destination="` + metrics.DestinationLabel("tenant https://gw11.example:443") + `"} 12`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if n := strings.Count(out, "parley_delivery_in_flight{"); n != 11 {
+		t.Errorf("%d in-flight series, want the 10 busiest destinations and other", n)
+	}
+	if strings.Contains(out, "gw11.example") {
+		t.Error("a destination's host is in the scrape")
 	}
 }

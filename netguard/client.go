@@ -30,6 +30,10 @@ type Options struct {
 	// MaxRedirects is the number of redirects followed. Zero means
 	// DefaultMaxRedirects; a negative value follows none.
 	MaxRedirects int
+	// MaxIdleConnsPerHost is how many idle connections to one host are kept
+	// for reuse. Zero means 4. A client that sends N requests to one host at
+	// once wants N: with fewer, every request beyond them dials anew.
+	MaxIdleConnsPerHost int
 }
 
 // NewClient returns an HTTP client whose every connection goes through the
@@ -49,6 +53,10 @@ func NewClient(opts Options) *http.Client {
 	if maxRedirects == 0 {
 		maxRedirects = DefaultMaxRedirects
 	}
+	idlePerHost := opts.MaxIdleConnsPerHost
+	if idlePerHost <= 0 {
+		idlePerHost = 4
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if !opts.AllowPrivate {
 		dialer.Control = func(network, address string, _ syscall.RawConn) error {
@@ -59,8 +67,8 @@ func NewClient(opts Options) *http.Client {
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConns:          max(100, idlePerHost),
+		MaxIdleConnsPerHost:   idlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

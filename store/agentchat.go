@@ -246,7 +246,7 @@ func announce(ctx context.Context, w *wtx, conversationID string) error {
 	if err := w.emitConversationUpdate(c); err != nil {
 		return err
 	}
-	return w.hook(ctx, HookConversationUpdated, c)
+	return w.hook(ctx, HookConversationUpdated, conversationKey(c.ID), c)
 }
 
 // AgentConversation returns one conversation as the agent dialect shows it.

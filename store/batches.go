@@ -137,7 +137,7 @@ func (t *Tenant) CompleteBatch(ctx context.Context, b Batch, answer string) (Mes
 			return err
 		}
 		msg = st.Message
-		if _, err := w.enqueue(ctx, KindPostback, "", b.PostbackURL, "postback", PostbackPayload{
+		if _, err := w.enqueue(ctx, KindPostback, "", b.PostbackURL, "postback", conversationKey(b.ConversationID), PostbackPayload{
 			LeadID: b.LeadID, TenantID: t.id, ConversationID: b.ConversationID, Response: answer, Timestamp: Time(w.now),
 			MessagesProcessed: len(b.MessageIDs), MessageIDs: b.MessageIDs, ResponseMessageID: msg.ID,
 		}); err != nil {

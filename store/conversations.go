@@ -249,7 +249,7 @@ WHERE tenant_id = ? AND id = ?`, next.Status, next.IsAIActive, next.Meta.encode(
 		if c, err = getConversation(ctx, w, id); err != nil {
 			return err
 		}
-		return w.hook(ctx, HookConversationUpdated, c)
+		return w.hook(ctx, HookConversationUpdated, conversationKey(c.ID), c)
 	})
 	return c, err
 }

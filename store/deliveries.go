@@ -26,7 +26,8 @@ type Delivery struct {
 	Kind           string  `json:"kind"`
 	WebhookID      *string `json:"webhook_id,omitempty"`
 	URL            string  `json:"url"`
-	Destination    string  `json:"-"` // the queue: tenant id, a space, Destination(URL)
+	Destination    string  `json:"-"` // tenant id, a space, Destination(URL)
+	OrderKey       string  `json:"-"` // what order is kept for within Destination (see conversationKey)
 	Event          string  `json:"event"`
 	Payload        []byte  `json:"-"`
 	Status         string  `json:"status"`
@@ -37,9 +38,10 @@ type Delivery struct {
 	CreatedAt      Time    `json:"created_at"`
 }
 
-// Destination is the queue a URL's deliveries share: scheme, host and port
-// (API.md §3.6). Queues are kept per tenant on top of that (see enqueue), so
-// that one tenant's failing hook on a shared host never holds another's.
+// Destination is what a URL's deliveries share a concurrency limit in:
+// scheme, host and port (API.md §3.6). It is kept per tenant on top of that
+// (see enqueue), so that one tenant's busy or failing receiver on a shared
+// host never holds another's.
 func Destination(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -53,7 +55,7 @@ func Destination(raw string) string {
 }
 
 const deliveryColumns = `id, tenant_id, kind, webhook_id, url, destination, event, payload, status, attempts,
-last_status_code, last_error, next_attempt_at, created_at`
+last_status_code, last_error, next_attempt_at, created_at, order_key`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
@@ -62,7 +64,7 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var next int64
 	var payload string
 	err := row.Scan(&d.ID, &d.TenantID, &d.Kind, &webhook, &d.URL, &d.Destination, &d.Event, &payload, &d.Status,
-		&d.Attempts, &code, &lastErr, &next, &d.CreatedAt)
+		&d.Attempts, &code, &lastErr, &next, &d.CreatedAt, &d.OrderKey)
 	d.WebhookID, d.LastError, d.Payload = strPtr(webhook), strPtr(lastErr), []byte(payload)
 	if code.Valid {
 		c := int(code.Int64)
@@ -75,16 +77,21 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	return d, err
 }
 
-// enqueue adds an outbox row to the transaction; the worker is woken after commit.
-func (w *wtx) enqueue(ctx context.Context, kind, webhookID, target, event string, payload any) (string, error) {
+// enqueue adds an outbox row to the transaction; the worker is woken after
+// commit. key is its order key within the destination (conversationKey or
+// leadKey); the row is its key's head when no earlier row of the key is
+// pending.
+func (w *wtx) enqueue(ctx context.Context, kind, webhookID, target, event, key string, payload any) (string, error) {
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return "", fmt.Errorf("store: encode %s payload: %w", event, err)
 	}
 	id := NewID()
+	dest := w.tenant + " " + Destination(target)
 	if _, err := w.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, kind, webhook_id, url, destination, event, payload,
-next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, w.tenant, kind, nullStr(&webhookID), target,
-		w.tenant+" "+Destination(target), event, string(body), w.now, w.now); err != nil {
+next_attempt_at, created_at, order_key, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+NOT EXISTS (SELECT 1 FROM deliveries WHERE destination = ? AND order_key = ? AND status = 'pending'))`,
+		id, w.tenant, kind, nullStr(&webhookID), target, dest, event, string(body), w.now, w.now, key, dest, key); err != nil {
 		return "", mapErr("enqueue delivery", err)
 	}
 	w.outbox = true
@@ -94,44 +101,6 @@ next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, w.tenan
 // OnOutbox sets the function called after a commit that added deliveries (it
 // wakes the delivery worker). It must not block.
 func (s *Store) OnOutbox(fn func()) { s.outboxHook = fn }
-
-// PendingDestinations lists the destinations that have pending deliveries.
-func (s *Store) PendingDestinations(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT DISTINCT destination FROM deliveries WHERE status = 'pending'`)
-	if err != nil {
-		return nil, mapErr("list destinations", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, mapErr("scan destination", err)
-		}
-		out = append(out, d)
-	}
-	return out, mapErr("list destinations", rows.Err())
-}
-
-// HeadDelivery returns the oldest pending delivery of a destination: the only
-// one that may be sent, so that order holds per destination.
-func (s *Store) HeadDelivery(ctx context.Context, destination string) (Delivery, bool, error) {
-	d, err := scanDelivery(s.queryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-WHERE status = 'pending' AND destination = ? ORDER BY created_at, id LIMIT 1`, destination))
-	if err == sql.ErrNoRows {
-		return d, false, nil
-	}
-	return d, err == nil, mapErr("head delivery", err)
-}
-
-// NextDeliveryDue returns the earliest next attempt of any pending delivery.
-func (s *Store) NextDeliveryDue(ctx context.Context) (time.Time, bool, error) {
-	var at sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'`).Scan(&at); err != nil {
-		return time.Time{}, false, mapErr("next delivery due", err)
-	}
-	return time.UnixMilli(at.Int64), at.Valid, nil
-}
 
 // DeliverySecret is the key a delivery is signed with: its webhook's secret,
 // or the tenant's postback secret. Read at send time, so a regenerated secret
@@ -155,7 +124,10 @@ type Attempt struct {
 	Next       time.Time // the next attempt, when Status is pending
 }
 
-// RecordAttempt stores an attempt's outcome.
+// RecordAttempt stores an attempt's outcome. A final outcome (delivered or
+// failed) hands the key's head to the next pending row of the key. A retry
+// is recorded only while the row is still pending: a row failed meanwhile
+// (its webhook was deleted) stays failed.
 func (s *Store) RecordAttempt(ctx context.Context, id string, a Attempt) error {
 	return s.writeRaw(ctx, func(w *wtx) error {
 		var delivered any
@@ -166,10 +138,20 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, a Attempt) error {
 		if a.StatusCode != 0 {
 			code = a.StatusCode
 		}
-		_, err := w.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?,
-last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?`,
-			a.Status, code, nullStr(&a.Err), a.Next.UnixMilli(), delivered, id)
-		return mapErr("record attempt", err)
+		var dest, key string
+		err := w.QueryRowContext(ctx, `UPDATE deliveries SET status = ?1, attempts = attempts + 1, last_status_code = ?2,
+last_error = ?3, next_attempt_at = ?4, delivered_at = ?5, head = (head AND ?1 = 'pending')
+WHERE id = ?6 AND (status = 'pending' OR ?1 != 'pending') RETURNING destination, order_key`,
+			a.Status, code, nullStr(&a.Err), a.Next.UnixMilli(), delivered, id).Scan(&dest, &key)
+		switch {
+		case err == sql.ErrNoRows:
+			return nil
+		case err != nil:
+			return mapErr("record attempt", err)
+		case a.Status == DeliveryPending:
+			return nil
+		}
+		return w.promote(ctx, dest, key)
 	})
 }
 
@@ -208,19 +190,17 @@ func (t *Tenant) Delivery(ctx context.Context, id string) (Delivery, error) {
 }
 
 // RetryDelivery queues a delivery again, now, with a fresh retry schedule; it
-// keeps its id, so receivers still dedupe on X-Parley-Delivery.
+// keeps its id, so receivers still dedupe on X-Parley-Delivery. It keeps its
+// place in its key's order too: when later deliveries of the key are still
+// pending, it goes before them (see requeue).
 func (t *Tenant) RetryDelivery(ctx context.Context, id string) (Delivery, error) {
 	var d Delivery
 	err := t.s.write(ctx, t.id, func(w *wtx) error {
-		res, err := w.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
-delivered_at = NULL WHERE tenant_id = ? AND id = ?`, w.now, t.id, id)
-		if err != nil {
-			return mapErr("retry delivery", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: retry delivery %s: %w", id, ErrNotFound)
+		if err := w.requeue(ctx, id); err != nil {
+			return err
 		}
 		w.outbox = true
+		var err error
 		d, err = scanDelivery(w.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
 		return mapErr("get delivery", err)
 	})
@@ -232,4 +212,14 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	var n int
 	err := s.queryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'pending'`).Scan(&n)
 	return n, mapErr("outbox depth", err)
+}
+
+// OldestPendingDelivery returns when the oldest pending delivery was queued
+// (metrics); false when none is pending.
+func (s *Store) OldestPendingDelivery(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT min(created_at) FROM deliveries WHERE status = 'pending'`).Scan(&at); err != nil {
+		return time.Time{}, false, mapErr("oldest pending delivery", err)
+	}
+	return time.UnixMilli(at.Int64), at.Valid, nil
 }

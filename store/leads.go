@@ -73,7 +73,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+leadColumns,
 		return l, mapErr("insert lead", err)
 	}
 	w.counts = true
-	return l, w.hook(ctx, HookLeadCreated, l)
+	return l, w.hook(ctx, HookLeadCreated, leadKey(l.ID), l)
 }
 
 // Lead returns one lead.
@@ -111,7 +111,7 @@ WHERE tenant_id = ? AND id = ? RETURNING `+leadColumns,
 				return err
 			}
 		}
-		return w.hook(ctx, HookLeadUpdated, l)
+		return w.hook(ctx, HookLeadUpdated, leadKey(l.ID), l)
 	})
 	return l, err
 }
@@ -124,7 +124,7 @@ func (t *Tenant) DeleteLead(ctx context.Context, id string) error {
 			return mapErr("delete lead "+id, err)
 		}
 		w.counts = true
-		if err := w.hook(ctx, HookLeadDeleted, l); err != nil {
+		if err := w.hook(ctx, HookLeadDeleted, leadKey(l.ID), l); err != nil {
 			return err
 		}
 		for _, q := range []string{

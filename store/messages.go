@@ -163,12 +163,12 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 		ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID, Message: eventMessage(st.Message)}); err != nil {
 		return st, err
 	}
-	if err := w.hook(ctx, messageHook(in), st.Message); err != nil {
+	if err := w.hook(ctx, messageHook(in), conversationKey(conv.ID), st.Message); err != nil {
 		return st, err
 	}
 	w.newMsgCounts(before, conv)
 	if conv.IsAIActive != before.IsAIActive {
-		if err := w.hook(ctx, HookConversationUpdated, conv); err != nil {
+		if err := w.hook(ctx, HookConversationUpdated, conversationKey(conv.ID), conv); err != nil {
 			return st, err
 		}
 	}

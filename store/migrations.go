@@ -24,6 +24,7 @@ var steps = []step{
 	{after: markIndexed},    // 5: messages indexed in batches (search_state)
 	{before: dropActivityIndexes, after: markConversationsIndexed}, // 6: conversations indexed in batches; leaner indexes
 	{}, // 7: search indexes merge two segments to a level (usermerge)
+	{before: addDeliveryKeys, after: backfillDeliveryKeys}, // 8: deliveries ordered per conversation or lead, not per destination
 }
 
 // SchemaVersion is the version schema.sql describes.
@@ -135,4 +136,50 @@ LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id`); err != ni
 		return fmt.Errorf("index conversations: %w", err)
 	}
 	return nil
+}
+
+// addDeliveryKeys gives a version-3-to-7 deliveries table its version-8
+// columns (schema.sql makes them when the table is new) and drops the
+// per-destination queue indexes that the key and head indexes replace.
+func addDeliveryKeys(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('deliveries')
+WHERE name = 'order_key'`).Scan(&n); err != nil {
+		return err
+	}
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries'`).Scan(&exists); err != nil {
+		return err
+	}
+	if exists == 1 && n == 0 {
+		for _, q := range []string{
+			`ALTER TABLE deliveries ADD COLUMN order_key TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE deliveries ADD COLUMN head INTEGER NOT NULL DEFAULT 0`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ix := range []string{"deliveries_queue", "deliveries_due"} {
+		if _, err := tx.ExecContext(ctx, "DROP INDEX IF EXISTS "+ix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillDeliveryKeys keys the pending deliveries of an older database and
+// marks the oldest of each key as its head. Delivered and failed rows keep
+// no key until a manual retry needs one (RetryDelivery derives it then):
+// reading every payload of a long outbox history would make the migration
+// slow for nothing.
+func backfillDeliveryKeys(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET order_key = `+orderKeyOfPayload+`
+WHERE status = 'pending' AND order_key = ''`); err != nil {
+		return fmt.Errorf("key deliveries: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET head = 1 WHERE rowid IN (
+SELECT min(rowid) FROM deliveries WHERE status = 'pending' GROUP BY destination, order_key)`)
+	return err
 }

@@ -78,7 +78,7 @@ func TestPruneDeliveries(t *testing.T) {
 		var ids []string
 		err := s.write(ctx, ten.ID(), func(w *wtx) error {
 			for i := range n {
-				id, err := w.enqueue(ctx, "postback", "", "https://gw.example/hook", "ai.response", map[string]int{"i": i})
+				id, err := w.enqueue(ctx, "postback", "", "https://gw.example/hook", "ai.response", conversationKey(NewID()), map[string]int{"i": i})
 				if err != nil {
 					return err
 				}

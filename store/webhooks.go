@@ -155,9 +155,7 @@ func (t *Tenant) DeleteWebhook(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("store: delete webhook %s: %w", id, ErrNotFound)
 		}
-		_, err = w.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted'
-WHERE tenant_id = ? AND webhook_id = ? AND status = 'pending'`, t.id, id)
-		return mapErr("fail deliveries of deleted webhook", err)
+		return w.failWebhook(ctx, id)
 	})
 }
 
@@ -169,8 +167,9 @@ type hookPayload struct {
 }
 
 // hook queues event for every active webhook of the tenant subscribed to it,
-// inside the transaction of the fact it reports.
-func (w *wtx) hook(ctx context.Context, event string, data any) error {
+// inside the transaction of the fact it reports, in the order of key
+// (conversationKey or leadKey).
+func (w *wtx) hook(ctx context.Context, event, key string, data any) error {
 	if event == "" {
 		return nil
 	}
@@ -182,7 +181,7 @@ func (w *wtx) hook(ctx context.Context, event string, data any) error {
 		if !slices.Contains(h.Events, event) {
 			continue
 		}
-		if _, err := w.enqueue(ctx, KindWebhook, h.ID, h.URL, event, hookPayload{event, Time(w.now), data}); err != nil {
+		if _, err := w.enqueue(ctx, KindWebhook, h.ID, h.URL, event, key, hookPayload{event, Time(w.now), data}); err != nil {
 			return err
 		}
 	}

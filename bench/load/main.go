@@ -7,8 +7,10 @@
 //	go run ./bench/load -scenario lists -seed -conversations 100000 -messages 1000000
 //	go run ./bench/load -scenario soak -duration 10m -samples-csv soak.csv -plot soak.svg
 //	PARLEY_AI_CONCURRENCY=4 go run ./bench/load -scenario ai-queue -clients 100
+//	go run ./bench/load -scenario postbacks -latency 200ms
 //
-// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak, ai-queue.
+// Scenarios: process-sync, process-debounce, send, fanout, lists, idle, soak,
+// ai-queue, postbacks, postback-latency.
 // soak runs a mix (sends, sync and debounced AI turns, list reads, 500 SSE
 // subscribers) against one server, prints one line per -sample, takes one
 // online backup at -backup-at and ends with a PASS/FAIL verdict on the WAL's
@@ -45,7 +47,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists, idle or soak")
+	flag.StringVar(&o.scenario, "scenario", "send", "process-sync, process-debounce, send, fanout, lists, idle, soak, ai-queue, postbacks or postback-latency")
 	flag.StringVar(&o.addr, "addr", "", "target this server (http://host:port) instead of starting one")
 	flag.StringVar(&o.key, "key", "", "API key of the -addr server")
 	flag.StringVar(&o.db, "db", "", "database file for the started server (default: a temporary one per run)")
@@ -128,6 +130,8 @@ var scenarios = map[string]scenarioFunc{
 	"idle":             idle,
 	"soak":             soak,
 	"ai-queue":         aiQueue,
+	"postbacks":        postbacks,
+	"postback-latency": postbackLatency,
 }
 
 func printTable(rs []result) {
