@@ -25,9 +25,9 @@ import (
 //     by 22 KB per message without end: 4.5 GB after 200k sends. So once the
 //     WAL file passes walMax, the writer goroutine itself, between two group
 //     commits, runs a RESTART checkpoint: nothing is appended meanwhile,
-//     the background has already copied most frames (the writer waits for
-//     a background pass that left little behind), so it copies the few
-//     left and waits briefly (truncateWait) for readers on older snapshots;
+//     the background has already copied most frames (the writer waits
+//     until a background pass leaves at most tailMax behind), so it copies
+//     the few left and waits briefly (truncateWait) for readers on older snapshots;
 //     its next commit starts the log over and trims the file to walMax.
 //     That pause is the price of the bound; it is measured (pauses) and
 //     shows in parley_sqlite_write_pause_max_seconds.
@@ -62,6 +62,11 @@ const (
 // (the store never changes it) plus the frame header.
 const pageBytes = 4096 + 24
 
+// tailMax is how much of the WAL may be left uncopied when the writer
+// restarts it: the writer copies that much itself, and syncs the database
+// file after it, while writes wait. An eighth of the limit (8 MB by default).
+func (s *Store) tailMax() int64 { return max(s.walMax/8, 1<<20) }
+
 // DefaultWALMax is PARLEY_WAL_MAX_MB's default, 64 MB: a minute of the
 // heaviest writes fills it many times over, so it bounds disk use, not speed.
 const DefaultWALMax = 64 << 20
@@ -85,11 +90,13 @@ func (s *Store) checkpointer() {
 			return
 		case <-s.ckKick:
 		}
-		t.Reset(checkpointEvery) // let commits accumulate
-		select {
-		case <-s.quit:
-			return
-		case <-t.C:
+		if s.wal.size() <= s.walMax { // else copy at once: the writer waits for it
+			t.Reset(checkpointEvery) // let commits accumulate
+			select {
+			case <-s.quit:
+				return
+			case <-t.C:
+			}
 		}
 		if s.ckWanted.Load() || !s.ckMu.TryLock() { // the writer checkpoints: it copies everything
 			continue
@@ -98,7 +105,7 @@ func (s *Store) checkpointer() {
 		s.ckMu.Unlock()
 		if err == nil {
 			s.wal.count(st)
-			s.wal.backlog.Store(int64(max(st.Log-st.Copied, 0)))
+			s.wal.copied.Store(int64(st.Copied))
 			s.checkpoints.Add(1)
 		}
 	}
@@ -151,10 +158,12 @@ func (s *Store) boundWAL() {
 	if time.Now().Before(s.truncateAfter) {
 		return
 	}
-	if s.wal.backlog.Load()*pageBytes > s.walMax/4 {
-		// The background's last pass left much uncopied (a reader held an
-		// old snapshot): copying it here would stall every write for that
-		// long. The background copies it off the commit path first.
+	if uncopied := size/pageBytes - s.wal.copied.Load(); uncopied*pageBytes > s.tailMax() {
+		// Much of the WAL is not copied yet (the background is behind, or
+		// a reader held an old snapshot): copying it here, and syncing the
+		// database file after it, would stall every write for that long.
+		// The background copies it off the commit path first, back to back
+		// while the WAL is over the limit.
 		s.kickCheckpoint()
 		return
 	}
@@ -206,7 +215,7 @@ func (s *Store) restartWAL(mode string) {
 		return
 	}
 	s.wal.truncations.Add(1)
-	s.wal.backlog.Store(0)
+	s.wal.copied.Store(0)
 	s.restarted = mode == "RESTART"
 	s.truncateDelay, s.truncateAfter = 0, time.Time{}
 }

@@ -50,7 +50,7 @@ type walFile struct {
 	syncs                   atomic.Int64
 	complete, partial, busy atomic.Int64
 	truncations             atomic.Int64
-	backlog                 atomic.Int64 // pages the background's last checkpoint left uncopied
+	copied                  atomic.Int64 // frames of the log the background's last checkpoint had copied
 	pauses                  pauseWindow
 }
 
