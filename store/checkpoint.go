@@ -27,8 +27,9 @@ import (
 //     commits, runs a RESTART checkpoint: nothing is appended meanwhile,
 //     the background has already copied most frames (the writer waits
 //     until a background pass leaves at most tailMax behind), so it copies
-//     the few left and waits briefly (truncateWait) for readers on older snapshots;
-//     its next commit starts the log over and trims the file to walMax.
+//     the few left and waits briefly (truncateWait) for readers on older
+//     snapshots; its next commit starts the log over and trims the file to
+//     walMax.
 //     That pause is the price of the bound; it is measured (pauses) and
 //     shows in parley_sqlite_write_pause_max_seconds.
 //
@@ -148,7 +149,8 @@ func runCheckpoint(ctx context.Context, db interface {
 }
 
 // boundWAL runs on the writer goroutine between group commits: when the WAL
-// has grown past walMax it copies the rest and empties it (see above).
+// has grown past walMax and the background has copied nearly all of it, it
+// copies the rest and starts the log over (see above).
 func (s *Store) boundWAL() {
 	size := s.wal.size()
 	if size <= s.walMax {

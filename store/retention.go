@@ -123,7 +123,6 @@ ORDER BY rowid LIMIT ?`, after, DeliveryDelivered, cutoff.UnixMilli(), pruneBatc
 		err = s.writeRaw(ctx, func(w *wtx) error {
 			_, err := w.ExecContext(ctx, `DELETE FROM deliveries WHERE rowid IN (SELECT value FROM json_each(?)) AND status = ?`,
 				string(list), DeliveryDelivered)
-			w.counts = true
 			return mapErr("prune deliveries", err)
 		})
 		if err != nil {

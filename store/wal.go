@@ -15,13 +15,13 @@ type Sync int
 const (
 	// SyncFull (the zero value) syncs the WAL after every group commit,
 	// before any write of the group is answered: an acknowledged write
-	// survives a power cut or a kernel crash. Writes queued while a sync is
-	// in flight join the next group, so its cost is spread over the group.
+	// survives a power cut or a kernel crash. Groups committed while a sync
+	// is in flight share the next one, so its cost is spread over them.
 	SyncFull Sync = iota
 	// SyncNormal leaves syncing to checkpoints (SQLite's synchronous=NORMAL):
-	// several times more small writes per second on a slow disk, but a power
-	// cut loses the commits since the last checkpoint. A killed process
-	// loses nothing either way.
+	// faster on a slow disk (here 1 % on sends, 11-15 % on AI turns), but a
+	// power cut loses the commits since the last checkpoint. A killed
+	// process loses nothing either way.
 	SyncNormal
 )
 
