@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	}
 	m := metrics.New()
 	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause,
-		WALSync: m.WALSync})
+		WALSync: m.WALSync, Logger: log})
 	if err != nil {
 		return err
 	}

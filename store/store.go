@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,8 @@ type Store struct {
 	syncStopped chan struct{}
 
 	wstmts, rstmts *stmtCache
+	// health says whether writes fail for lack of storage (health.go).
+	health storageHealth
 }
 
 // Options tunes Open. The zero value is fine.
@@ -118,6 +121,9 @@ type Options struct {
 	CheckpointPause func(time.Duration)
 	// WALSync, when set, is told how long each sync of the WAL took.
 	WALSync func(time.Duration)
+	// Logger receives what the store reports on its own, such as a full
+	// disk (slog.Default() when nil).
+	Logger *slog.Logger
 }
 
 // MaxReadMap is SQLite's largest memory map, 2 GB.
@@ -175,6 +181,10 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		wal: walFile{path: path + "-wal"}, walMax: opts.WALMax, sync: opts.Sync, checkpointPause: opts.CheckpointPause,
 		walSync: opts.WALSync, syncq: make(chan []*writeReq, maxGroup), syncStopped: make(chan struct{}),
 		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
+	s.health.log = opts.Logger
+	if s.health.log == nil {
+		s.health.log = slog.Default()
+	}
 	go s.writer()
 	go s.syncer()
 	go s.indexer()

@@ -243,8 +243,10 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 // their events to the sink in order and wakes the outbox. If the WAL could
 // not be synced the writes are committed but not known to be on disk: they
 // are answered with the error, never acknowledged. (Their events stay in
-// the log for replay; the live stream misses them.)
+// the log for replay; the live stream misses them.) A failure for lack of
+// storage is answered as ErrStorage (health.go).
 func (s *Store) finish(reqs []*writeReq, err error) {
+	err = s.health.observe(err)
 	outbox, unindexed := false, false
 	for _, r := range reqs {
 		if err == nil {

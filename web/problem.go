@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -41,6 +42,8 @@ type Problem struct {
 	Code   string
 	Detail string
 	Fields []FieldError
+	// RetryAfter, when positive, is sent as Retry-After (seconds).
+	RetryAfter int
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Code, p.Detail) }
@@ -101,6 +104,8 @@ func toProblem(err error) (*Problem, bool) {
 		return problem(http.StatusNotFound, CodeNotFound, "resource not found"), true
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, CodeConflict, "resource already exists"), true
+	case errors.Is(err, store.ErrStorage):
+		return storageProblem("storage is full or failing: the write was not saved; retry later"), true
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
@@ -122,6 +127,18 @@ func toProblem(err error) (*Problem, bool) {
 	return problem(http.StatusInternalServerError, CodeInternal, "internal error"), false
 }
 
+// storageRetryAfter is the Retry-After of a write refused for lack of
+// storage: space usually comes back by an operator's hand, in minutes.
+const storageRetryAfter = 30
+
+// storageProblem is the answer to a write refused because the disk is full
+// or failing: an outage (503), with nothing of the cause but its class.
+func storageProblem(detail string) *Problem {
+	p := problem(http.StatusServiceUnavailable, CodeUnavailable, "%s", detail)
+	p.RetryAfter = storageRetryAfter
+	return p
+}
+
 // problemType is the URI naming a code: VALIDATION_ERROR → …/validation-error.
 func problemType(code string) string {
 	return "https://parley.dev/problems/" + strings.ReplaceAll(strings.ToLower(code), "_", "-")
@@ -134,6 +151,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 		Instance: r.URL.Path, Error: problemError{Code: p.Code, Message: p.Detail}, Errors: p.Fields,
 	})
 	w.Header().Set("Content-Type", "application/problem+json")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	w.Write(body)
 }

@@ -199,9 +199,19 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.store.Ping(c.Request().Context()); err != nil {
+	ctx := c.Request().Context()
+	if err := s.store.Ping(ctx); err != nil {
 		s.log.Warn("readiness check failed", "err", err)
 		return problem(http.StatusServiceUnavailable, CodeUnavailable, "store unavailable")
+	}
+	// While writes fail for lack of storage the server is not ready (until
+	// a write succeeds again, or space plainly came back: RetryStorage).
+	if s.store.StorageError() != nil {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if s.store.RetryStorage(pctx) != nil {
+			return storageProblem("storage is full or failing: writes are refused until it recovers")
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
