@@ -88,6 +88,11 @@ func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.S
 	return store.Open(ctx, cfg.DB, schemaSQL, o)
 }
 
+// minBootstrapKey is the shortest PARLEY_BOOTSTRAP_API_KEY accepted: a key
+// an operator types by hand must not be guessable, and 32 characters of
+// hex are 128 bits.
+const minBootstrapKey = 32
+
 // serve runs the HTTP server until ctx is cancelled (SIGTERM/SIGINT), then
 // drains in-flight requests within cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.Addr)) error {
@@ -102,6 +107,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	if k := cfg.BootstrapAPIKey; k != "" && len(k) < minBootstrapKey {
+		return fmt.Errorf("PARLEY_BOOTSTRAP_API_KEY is %d characters; use at least %d (e.g. openssl rand -hex 24)", len(k), minBootstrapKey)
+	}
+	release, err := lockDatabase(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer release()
 	m := metrics.New()
 	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause,
 		WALSync: m.WALSync, Logger: log})

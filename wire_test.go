@@ -11,7 +11,7 @@ import (
 // set, reports its AI queue on /metrics: after one turn, one wait observed
 // and nothing left waiting or running.
 func TestServerReportsTheAIQueue(t *testing.T) {
-	const key = "prl_ai-queue-metrics-0123456789"
+	const key = "prl_ai-queue-metrics-0123456789abcdef"
 	setEnv(t, "")
 	t.Setenv("PARLEY_BOOTSTRAP_API_KEY", key)
 	t.Setenv("PARLEY_AI_CONCURRENCY", "2")
