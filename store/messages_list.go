@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // FindLeadID resolves a lead reference (its id, phone or email) to its id.
 func (t *Tenant) FindLeadID(ctx context.Context, ref string) (string, error) {
@@ -119,6 +122,24 @@ ORDER BY created_at DESC, id DESC LIMIT ?`, t.id, conversationID, limit)
 func (t *Tenant) ConversationMessages(ctx context.Context, conversationID string) ([]Message, error) {
 	return t.messages(ctx, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND conversation_id = ?
 ORDER BY created_at, id`, t.id, conversationID)
+}
+
+// ConversationTail returns the last n messages of a conversation, oldest
+// first, and how many it has in all: a long conversation shows its latest
+// part (both from the messages_by_conversation index).
+func (t *Tenant) ConversationTail(ctx context.Context, conversationID string, n int) ([]Message, int, error) {
+	var total int
+	if err := t.s.queryRow(ctx, `SELECT count(*) FROM messages WHERE tenant_id = ? AND conversation_id = ?`,
+		t.id, conversationID).Scan(&total); err != nil {
+		return nil, 0, mapErr("count messages", err)
+	}
+	msgs, err := t.messages(ctx, `SELECT `+messageColumns+` FROM messages WHERE tenant_id = ? AND conversation_id = ?
+ORDER BY created_at DESC, id DESC LIMIT ?`, t.id, conversationID, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.Reverse(msgs)
+	return msgs, max(total, len(msgs)), nil
 }
 
 func (t *Tenant) messages(ctx context.Context, q string, args ...any) ([]Message, error) {

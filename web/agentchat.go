@@ -23,15 +23,30 @@ type botJSON struct {
 }
 
 func (s *Server) listBots(c echo.Context) error {
-	list, _, err := tenantOf(c).ListAssistants(c.Request().Context(), store.Page{Limit: -1})
+	list, total, err := tenantOf(c).ListAssistants(c.Request().Context(), store.Page{Limit: maxBareList})
 	if err != nil {
 		return err
 	}
+	setListBound(c, total, len(list))
 	out := make([]botJSON, len(list))
 	for i, a := range list {
 		out[i] = botJSON{a.ID, a.Name, a.Description, a.Presentation}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// maxBareList bounds the EvaGPT lists that have no paging of their own
+// (bots, a conversation's messages): a response must not grow with the data.
+const maxBareList = 1000
+
+// setListBound tells a client of a bounded list how much there is in all,
+// and that it got only part of it.
+func setListBound(c echo.Context, total, sent int) {
+	h := c.Response().Header()
+	h.Set("X-Total-Count", strconv.Itoa(total))
+	if sent < total {
+		h.Set("X-Truncated", "true")
+	}
 }
 
 func (s *Server) botPresentation(c echo.Context) error {
@@ -182,10 +197,11 @@ func (s *Server) agentMessages(c echo.Context) error {
 	if _, err := ten.Conversation(ctx, id); err != nil {
 		return orNotFound(err, "conversation", id)
 	}
-	msgs, err := ten.ConversationMessages(ctx, id)
+	msgs, total, err := ten.ConversationTail(ctx, id, maxBareList)
 	if err != nil {
 		return err
 	}
+	setListBound(c, total, len(msgs))
 	out := make([]agentMessageJSON, len(msgs))
 	for i, m := range msgs {
 		out[i] = agentMessageJSON{m.ID, m.Role, m.Content, m.MessageType, m.URL, m.Feedback, m.Status, m.Timestamp}

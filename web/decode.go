@@ -155,6 +155,9 @@ func jsonTypeName(t reflect.Type) string {
 const (
 	defaultLimit = 20
 	maxLimit     = 100
+	// maxOffset keeps offset+limit (and SQLite's OFFSET) far from
+	// overflowing; no list is that long.
+	maxOffset = 1_000_000_000
 )
 
 // pageParams reads limit and offset.
@@ -174,8 +177,8 @@ func pageParams(c echo.Context) (store.Page, error) {
 	}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fields = append(fields, FieldError{"offset", "must be a non-negative integer"})
+		if err != nil || n < 0 || n > maxOffset {
+			fields = append(fields, FieldError{"offset", "must be an integer between 0 and 1000000000"})
 		} else {
 			p.Offset = n
 		}
