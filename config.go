@@ -29,9 +29,10 @@ type Config struct {
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long SIGTERM waits for in-flight requests"`
 	CPUProfile         string        `envconfig:"CPU_PROFILE" desc:"write a Go CPU profile of the whole run to this file (for benchmarking)"`
 
-	EventRetention time.Duration `envconfig:"EVENT_RETENTION" default:"24h" desc:"how long stream events are kept for replay (Last-Event-ID)"`
-	SSEHeartbeat   time.Duration `envconfig:"SSE_HEARTBEAT" default:"30s" desc:"interval of heartbeat events on open streams"`
-	MaxStreams     int           `envconfig:"MAX_STREAMS" default:"10000" desc:"open SSE streams allowed at once; more is 503"`
+	EventRetention      time.Duration `envconfig:"EVENT_RETENTION" default:"24h" desc:"how long stream events are kept for replay (Last-Event-ID)"`
+	SSEHeartbeat        time.Duration `envconfig:"SSE_HEARTBEAT" default:"30s" desc:"interval of heartbeat events on open streams"`
+	MaxStreams          int           `envconfig:"MAX_STREAMS" default:"10000" desc:"open SSE streams allowed at once; more is 503"`
+	MaxStreamsPerTenant int           `envconfig:"MAX_STREAMS_PER_TENANT" default:"1000" desc:"open SSE streams allowed to one tenant; more is 429"`
 
 	AIProvider            string        `envconfig:"AI_PROVIDER" default:"builtin" desc:"builtin (deterministic, offline) or openai (any OpenAI-compatible API)"`
 	OpenAIBaseURL         string        `envconfig:"OPENAI_BASE_URL" default:"https://api.openai.com/v1" desc:"OpenAI-compatible base URL (Ollama: http://localhost:11434/v1)"`
@@ -89,6 +90,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.MaxMediaBytes <= 0 || c.MaxStreams <= 0 || c.EventRetention <= 0 || c.SSEHeartbeat <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_MEDIA_BYTES, PARLEY_MAX_STREAMS, PARLEY_EVENT_RETENTION and PARLEY_SSE_HEARTBEAT must be positive")
+	}
+	if c.MaxStreamsPerTenant <= 0 {
+		return c, fmt.Errorf("config: PARLEY_MAX_STREAMS_PER_TENANT must be positive")
 	}
 	if c.AIConcurrency <= 0 {
 		return c, fmt.Errorf("config: PARLEY_AI_CONCURRENCY must be positive")

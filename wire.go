@@ -57,7 +57,7 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 	provider = metrics.Provider{Provider: provider, M: m}
 	p := &parts{}
 	p.broker = stream.New(st, stream.Options{Heartbeat: cfg.SSEHeartbeat, MaxStreams: cfg.MaxStreams,
-		Retention: cfg.EventRetention, Logger: log})
+		MaxStreamsPerTenant: cfg.MaxStreamsPerTenant, Retention: cfg.EventRetention, Logger: log})
 	st.OnEvents(func(evs []store.Event) {
 		m.EventsPublished(len(evs))
 		p.broker.Publish(evs)
@@ -104,9 +104,10 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	p.wg.Add(3)
+	p.wg.Add(4)
 	go func() { defer p.wg.Done(); p.worker.Run(bg) }()
 	go func() { defer p.wg.Done(); p.broker.RunPruner(bg) }()
+	go func() { defer p.wg.Done(); p.broker.RunReauthorizer(bg) }()
 	go func() { defer p.wg.Done(); housekeeping(bg, st, cfg.DeliveryRetention, log) }()
 	if cfg.BackupDir != "" {
 		p.wg.Add(1)

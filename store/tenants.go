@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -181,6 +182,31 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
 	err := s.queryRow(ctx, `SELECT id, tenant_id, name, prefix, created_at FROM api_keys
 WHERE key_hash = ? AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.CreatedAt)
 	return k, mapErr("find key", err)
+}
+
+// ActiveKeys reports which of the key ids still work: not revoked, and
+// their tenant not deleted (deleting a tenant deletes its keys). Open
+// streams are re-authorized with it, one query for all of them.
+func (s *Store) ActiveKeys(ctx context.Context, ids []string) (map[string]bool, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.query(ctx, `SELECT id FROM api_keys WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL`,
+		string(list))
+	if err != nil {
+		return nil, mapErr("active keys", err)
+	}
+	defer rows.Close()
+	active := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr("active keys", err)
+		}
+		active[id] = true
+	}
+	return active, mapErr("active keys", rows.Err())
 }
 
 func ptr[T any](v T) *T { return &v }

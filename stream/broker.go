@@ -32,6 +32,12 @@ const (
 	// DefaultMaxStreams bounds open streams (a goroutine, a socket and a
 	// buffer each) so that a reconnect storm cannot exhaust memory.
 	DefaultMaxStreams = 10000
+	// DefaultMaxStreamsPerTenant is one tenant's share of MaxStreams, so
+	// that one tenant's reconnect storm (or leak) cannot take every stream.
+	DefaultMaxStreamsPerTenant = 1000
+	// DefaultReauthorize is how often RunReauthorizer checks the keys of
+	// open streams: a revoked key's streams close within 2 s (API.md §9).
+	DefaultReauthorize = time.Second
 	// DefaultReplayBatch is the number of rows read per store query during a
 	// replay: big enough that a catch-up is a few queries, small enough that
 	// a reader connection is never held for long.
@@ -53,16 +59,25 @@ const shutdownGrace = 250 * time.Millisecond
 // MaxStreams streams are open; the web layer answers 503.
 var ErrTooManyStreams = errors.New("stream: too many open streams")
 
+// ErrTenantStreams is returned by Serve, before anything is written, when
+// the subscription's tenant has MaxStreamsPerTenant streams open; the web
+// layer answers 429.
+var ErrTenantStreams = errors.New("stream: too many open streams for this tenant")
+
 // ErrClosed is returned by Serve, before anything is written, once Shutdown
 // has been called; it wraps go-sse's ErrProviderClosed.
 var ErrClosed = errors.Join(errors.New("stream: broker is shut down"), sse.ErrProviderClosed)
 
 // Options tunes a Broker. Zero fields take the Default* values.
 type Options struct {
-	Heartbeat   time.Duration // interval of heartbeat frames
-	Retry       time.Duration // reconnection delay sent in the first frame
-	Buffer      int           // per-subscriber queue limit
-	MaxStreams  int           // open streams allowed at once
+	Heartbeat  time.Duration // interval of heartbeat frames
+	Retry      time.Duration // reconnection delay sent in the first frame
+	Buffer     int           // per-subscriber queue limit
+	MaxStreams int           // open streams allowed at once
+	// MaxStreamsPerTenant is the open streams allowed to one tenant.
+	MaxStreamsPerTenant int
+	// Reauthorize is RunReauthorizer's period.
+	Reauthorize time.Duration
 	ReplayBatch int           // rows per store read during a replay
 	Retention   time.Duration // age after which RunPruner deletes events
 	Logger      *slog.Logger  // slog.Default() when nil
@@ -80,6 +95,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
+	}
+	if o.MaxStreamsPerTenant <= 0 {
+		o.MaxStreamsPerTenant = DefaultMaxStreamsPerTenant
+	}
+	if o.Reauthorize <= 0 {
+		o.Reauthorize = DefaultReauthorize
 	}
 	if o.ReplayBatch <= 0 {
 		o.ReplayBatch = DefaultReplayBatch
@@ -138,7 +159,8 @@ type subscriber struct {
 	wake   chan struct{} // holds a token once something was pushed to q
 
 	tenant string
-	gone   chan struct{} // closed once, by eviction or Shutdown
+	keyID  string        // the API key that opened it ("" = not re-authorized)
+	gone   chan struct{} // closed once, by eviction, revocation or Shutdown
 	idx    int           // position in b.tenants[tenant], guarded by b.mu
 
 	ctlMu sync.Mutex
@@ -233,17 +255,22 @@ func (b *Broker) evict(s *subscriber) {
 }
 
 // register adds a subscriber to its tenant's index.
-func (b *Broker) register(tenant string, f store.EventFilter, rc *http.ResponseController) (*subscriber, error) {
-	s := &subscriber{tenant: tenant, filter: f, wake: make(chan struct{}, 1), gone: make(chan struct{}), rc: rc}
+func (b *Broker) register(sub Subscription, rc *http.ResponseController) (*subscriber, error) {
+	tenant := sub.TenantID
+	s := &subscriber{tenant: tenant, keyID: sub.KeyID, filter: sub.Filter, wake: make(chan struct{}, 1),
+		gone: make(chan struct{}), rc: rc}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, ErrClosed
 	}
+	list := b.tenants[tenant]
+	if len(list) >= b.opts.MaxStreamsPerTenant {
+		return nil, ErrTenantStreams
+	}
 	if b.count.Load() >= int64(b.opts.MaxStreams) {
 		return nil, ErrTooManyStreams
 	}
-	list := b.tenants[tenant]
 	s.idx = len(list)
 	b.tenants[tenant] = append(list, s)
 	b.count.Add(1)
@@ -268,6 +295,68 @@ func (b *Broker) unregister(s *subscriber) {
 	b.count.Add(-1)
 	b.mu.Unlock()
 	b.streams.Done()
+}
+
+// RunReauthorizer closes, every Options.Reauthorize until ctx ends, the
+// streams whose API key was revoked or whose tenant was deleted since they
+// opened (the key is checked only when a stream opens otherwise). It asks
+// the store about every key with an open stream in one query; when the store
+// cannot answer, it closes nothing and tries again at the next tick.
+func (b *Broker) RunReauthorizer(ctx context.Context) {
+	t := time.NewTicker(b.opts.Reauthorize)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := b.reauthorize(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("stream: re-authorize open streams", "err", err)
+		}
+	}
+}
+
+// reauthorize is one pass of RunReauthorizer.
+func (b *Broker) reauthorize(ctx context.Context) error {
+	b.mu.RLock()
+	seen := map[string]bool{}
+	var ids []string
+	for _, list := range b.tenants {
+		for _, s := range list {
+			if s.keyID != "" && !seen[s.keyID] {
+				seen[s.keyID] = true
+				ids = append(ids, s.keyID)
+			}
+		}
+	}
+	b.mu.RUnlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	active, err := b.st.ActiveKeys(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var revoked []*subscriber
+	b.mu.RLock()
+	for _, list := range b.tenants {
+		for _, s := range list {
+			if s.keyID != "" && seen[s.keyID] && !active[s.keyID] {
+				revoked = append(revoked, s)
+			}
+		}
+	}
+	b.mu.RUnlock()
+	for _, s := range revoked {
+		if s.stop() {
+			s.abort() // a stream blocked writing to a client that stopped reading ends too
+		}
+	}
+	if len(revoked) > 0 {
+		b.log.Info("stream: closed streams of revoked keys", "streams", len(revoked))
+	}
+	return nil
 }
 
 // Subscribers reports the number of open streams (for metrics).

@@ -20,9 +20,9 @@ func testEvents(tenant string, from, n int) []store.Event {
 
 func TestPublishEvictsInsteadOfBlocking(t *testing.T) {
 	b := New(nil, Options{Buffer: 4, Logger: quiet})
-	slow, _ := b.register("t1", store.EventFilter{}, nil)
-	otherConv, _ := b.register("t1", store.EventFilter{ConversationID: "c2"}, nil)
-	otherTenant, _ := b.register("t2", store.EventFilter{}, nil)
+	slow, _ := b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{}}, nil)
+	otherConv, _ := b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{ConversationID: "c2"}}, nil)
+	otherTenant, _ := b.register(Subscription{TenantID: "t2", Filter: store.EventFilter{}}, nil)
 	done := make(chan struct{})
 	go func() {
 		b.Publish(testEvents("t1", 1, 10))
@@ -49,9 +49,9 @@ func TestPublishEvictsInsteadOfBlocking(t *testing.T) {
 		t.Fatal("an evicted subscriber is still fed")
 	}
 	// Every subscriber gets the same *item: no copy per subscriber.
-	b.register("t1", store.EventFilter{}, nil)
-	a, _ := b.register("t1", store.EventFilter{}, nil)
-	c, _ := b.register("t1", store.EventFilter{}, nil)
+	b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{}}, nil)
+	a, _ := b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{}}, nil)
+	c, _ := b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{}}, nil)
 	b.Publish(testEvents("t1", 12, 1))
 	if x, y := a.q.pop(), c.q.pop(); x == nil || x != y {
 		t.Fatal("subscribers got different copies of one event")
@@ -81,7 +81,7 @@ func BenchmarkPublish(b *testing.B) {
 				if i%bc.matchEvery != 0 {
 					f.ConversationID = "other"
 				}
-				subs[i], _ = br.register("t1", f, nil)
+				subs[i], _ = br.register(Subscription{TenantID: "t1", Filter: f}, nil)
 			}
 			evs := testEvents("t1", 1, 1)
 			b.ReportAllocs()

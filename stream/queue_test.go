@@ -67,7 +67,7 @@ func TestQueue(t *testing.T) {
 // and what was queued stays in order.
 func TestPublishEvictsAtTheLimit(t *testing.T) {
 	b := New(nil, Options{Buffer: 100, Logger: quiet})
-	s, _ := b.register("t1", store.EventFilter{}, nil)
+	s, _ := b.register(Subscription{TenantID: "t1", Filter: store.EventFilter{}}, nil)
 	b.Publish(testEvents("t1", 1, 100))
 	if s.dead.Load() || b.Evictions() != 0 {
 		t.Fatal("evicted with Buffer items queued")

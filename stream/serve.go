@@ -30,6 +30,7 @@ const timestampLayout = "2006-01-02T15:04:05.000Z"
 // (header, or last_event_id query parameter).
 type Subscription struct {
 	TenantID       string            // the authenticated key's tenant
+	KeyID          string            // the authenticated key, re-checked while the stream is open
 	Filter         store.EventFilter // from lead_id, conversation_id, channel_id, types
 	LastEventID    int64             // meaningful only when HasLastEventID
 	HasLastEventID bool              // the client resumes: replay (and maybe stream_reset) first
@@ -60,7 +61,8 @@ type session struct {
 // caller must have authenticated the request and must not wrap w in
 // compression or timeout middleware.
 //
-// ErrTooManyStreams and ErrClosed are returned before anything is written,
+// ErrTooManyStreams, ErrTenantStreams and ErrClosed are returned before
+// anything is written,
 // so the caller can still answer 503. Any other error is returned after the
 // stream began (a store failure during replay) and is only for logging. A
 // client leaving, an eviction or Shutdown is a nil error.
@@ -127,7 +129,7 @@ func (b *Broker) stream(ctx context.Context, sess *session, c sse.MessageWriter)
 	sub := sess.sub
 	// Registering before the first byte is what makes "every event stored
 	// after the first frame reaches the client" true.
-	s, err := b.register(sub.TenantID, sub.Filter, http.NewResponseController(sess.w))
+	s, err := b.register(sub, http.NewResponseController(sess.w))
 	if err != nil {
 		return err // nothing written yet: the caller answers 503
 	}

@@ -109,6 +109,8 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 	wctx, stopWorker := context.WithCancel(context.Background())
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(wctx) }()
+	reauthDone := make(chan struct{})
+	go func() { defer close(reauthDone); broker.RunReauthorizer(wctx) }()
 	cfg := web.Config{MaxBodyBytes: 1 << 20, RateLimitPerMinute: 0, Logger: log,
 		AllowPrivateNetworks: !o.GuardPrivate, Broker: broker, Pipeline: pipeline}
 	for _, m := range o.Mutate {
@@ -125,6 +127,7 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 		pipeline.StopDebounce()
 		stopWorker()
 		<-workerDone
+		<-reauthDone
 	})
 	ten, key := storetest.Tenant(t, st, "acme")
 	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline, handler: handler,

@@ -20,6 +20,10 @@ var streamTypes = map[string]bool{
 	store.EventMessageStatus: true, store.EventTyping: true, stream.TypeHeartbeat: true, stream.TypeStreamReset: true,
 }
 
+// tenantStreamsRetryAfter is the Retry-After of a stream refused for its
+// tenant's cap: streams close when their clients go, which takes a while.
+const tenantStreamsRetryAfter = 10
+
 // streamEvents serves both SSE routes of API.md §2. Everything that can fail
 // is checked before the first byte, so errors are still problem JSON.
 func (s *Server) streamEvents(c echo.Context) error {
@@ -49,7 +53,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 				"; must be among new_message, conversation_update, status_change, message_status, typing, heartbeat, stream_reset"})
 		}
 	}
-	sub := stream.Subscription{TenantID: ten.ID(), Filter: f}
+	sub := stream.Subscription{TenantID: ten.ID(), KeyID: c.Get(ctxKey).(store.APIKey).ID, Filter: f}
 	// The header wins, as EventSource sends it on reconnection; a bad value is
 	// reported under the name the client used.
 	lastField, last := "Last-Event-ID", c.Request().Header.Get("Last-Event-ID")
@@ -68,6 +72,11 @@ func (s *Server) streamEvents(c echo.Context) error {
 	}
 	err := s.broker.Serve(c.Response(), c.Request(), sub)
 	switch {
+	case errors.Is(err, stream.ErrTenantStreams):
+		p := problem(http.StatusTooManyRequests, CodeRateLimited,
+			"this tenant has too many open streams; close some, or retry later")
+		p.RetryAfter = tenantStreamsRetryAfter
+		return p
 	case errors.Is(err, stream.ErrTooManyStreams):
 		c.Response().Header().Set("Retry-After", "5")
 		return problem(http.StatusServiceUnavailable, CodeUnavailable, "too many open streams; retry later")
