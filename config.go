@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,21 +15,25 @@ import (
 // Config is the whole server configuration, read from PARLEY_* variables.
 // `parley help` prints this table; keep desc tags short and true.
 type Config struct {
-	Addr               string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
-	DB                 string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
-	DBMmapMB           int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
-	DBSync             string        `envconfig:"DB_SYNC" default:"full" desc:"full: every acknowledged write is on disk (survives power loss); normal: faster, a power cut may lose the last writes"`
-	WALMaxMB           int           `envconfig:"WAL_MAX_MB" default:"64" desc:"size in MB past which the write-ahead log is checkpointed and emptied"`
-	BackupDir          string        `envconfig:"BACKUP_DIR" desc:"directory for scheduled backups (none when empty)"`
-	BackupInterval     time.Duration `envconfig:"BACKUP_INTERVAL" default:"24h" desc:"how often scheduled backups are taken"`
-	BackupKeep         int           `envconfig:"BACKUP_KEEP" default:"7" desc:"scheduled backups kept; older ones are removed"`
-	BootstrapAPIKey    string        `envconfig:"BOOTSTRAP_API_KEY" desc:"on start, register this API key (for the default tenant) instead of printing a generated one"`
-	MaxBodyBytes       int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body; larger is 413"`
-	RateLimitPerMinute int           `envconfig:"RATE_LIMIT_PER_MINUTE" default:"100" desc:"requests per minute per API key (token bucket); 0 turns it off"`
-	LogLevel           string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat          string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
-	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long SIGTERM waits for in-flight requests"`
-	CPUProfile         string        `envconfig:"CPU_PROFILE" desc:"write a Go CPU profile of the whole run to this file (for benchmarking)"`
+	Addr                  string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
+	DB                    string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
+	DBMmapMB              int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
+	DBSync                string        `envconfig:"DB_SYNC" default:"full" desc:"full: every acknowledged write is on disk (survives power loss); normal: faster, a power cut may lose the last writes"`
+	WALMaxMB              int           `envconfig:"WAL_MAX_MB" default:"64" desc:"size in MB past which the write-ahead log is checkpointed and emptied"`
+	BackupDir             string        `envconfig:"BACKUP_DIR" desc:"directory for scheduled backups (none when empty)"`
+	BackupInterval        time.Duration `envconfig:"BACKUP_INTERVAL" default:"24h" desc:"how often scheduled backups are taken"`
+	BackupKeep            int           `envconfig:"BACKUP_KEEP" default:"7" desc:"scheduled backups kept; older ones are removed"`
+	BootstrapAPIKey       string        `envconfig:"BOOTSTRAP_API_KEY" desc:"on start, register this API key (for the default tenant) instead of printing a generated one"`
+	MaxBodyBytes          int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body; larger is 413"`
+	RateLimitPerMinute    int           `envconfig:"RATE_LIMIT_PER_MINUTE" default:"100" desc:"requests per minute per API key (token bucket); 0 turns it off"`
+	AuthFailuresPerMinute int           `envconfig:"AUTH_FAILURES_PER_MINUTE" default:"30" desc:"requests with a missing or unknown API key allowed per client IP and minute; more is 429; 0 turns it off"`
+	TrustedProxies        []string      `envconfig:"TRUSTED_PROXIES" desc:"comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (none: the client is the connection's peer)"`
+	BodyTimeout           time.Duration `envconfig:"BODY_TIMEOUT" default:"30s" desc:"time a client has to send a request body (not SSE streams); slower is 408 and the connection is closed"`
+
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat       string        `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"10s" desc:"how long SIGTERM waits for in-flight requests"`
+	CPUProfile      string        `envconfig:"CPU_PROFILE" desc:"write a Go CPU profile of the whole run to this file (for benchmarking)"`
 
 	EventRetention      time.Duration `envconfig:"EVENT_RETENTION" default:"24h" desc:"how long stream events are kept for replay (Last-Event-ID)"`
 	SSEHeartbeat        time.Duration `envconfig:"SSE_HEARTBEAT" default:"30s" desc:"interval of heartbeat events on open streams"`
@@ -91,6 +97,15 @@ func loadConfig() (Config, error) {
 	if c.MaxMediaBytes <= 0 || c.MaxStreams <= 0 || c.EventRetention <= 0 || c.SSEHeartbeat <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_MEDIA_BYTES, PARLEY_MAX_STREAMS, PARLEY_EVENT_RETENTION and PARLEY_SSE_HEARTBEAT must be positive")
 	}
+	if c.AuthFailuresPerMinute < 0 {
+		return c, fmt.Errorf("config: PARLEY_AUTH_FAILURES_PER_MINUTE must be 0 or more")
+	}
+	if c.BodyTimeout <= 0 {
+		return c, fmt.Errorf("config: PARLEY_BODY_TIMEOUT must be positive")
+	}
+	if _, err := c.trustedNets(); err != nil {
+		return c, err
+	}
 	if c.MaxStreamsPerTenant <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_STREAMS_PER_TENANT must be positive")
 	}
@@ -101,6 +116,37 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("config: PARLEY_DELIVERY_CONCURRENCY must be positive")
 	}
 	return c, nil
+}
+
+// trustedNets parses PARLEY_TRUSTED_PROXIES.
+func (c Config) trustedNets() ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, p := range c.TrustedProxies {
+		n, err := parseProxy(p)
+		if err != nil {
+			return nil, err
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
+}
+
+// parseProxy reads one PARLEY_TRUSTED_PROXIES entry: an address (one host)
+// or a CIDR range.
+func parseProxy(p string) (*net.IPNet, error) {
+	p = strings.TrimSpace(p)
+	if ip := net.ParseIP(p); ip != nil {
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+	}
+	_, n, err := net.ParseCIDR(p)
+	if err != nil {
+		return nil, fmt.Errorf("config: PARLEY_TRUSTED_PROXIES: %q is not an IP address or CIDR range", p)
+	}
+	return n, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

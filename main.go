@@ -130,7 +130,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 		return err
 	}
 	defer p.stop()
+	trusted, _ := cfg.trustedNets() // checked by loadConfig
 	e := web.New(web.Config{MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute, Logger: log,
+		AuthFailuresPerMinute: cfg.AuthFailuresPerMinute, TrustedProxies: trusted, BodyTimeout: cfg.BodyTimeout,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks, Broker: p.broker, Pipeline: p.pipeline,
 		Metrics: m, MetricsHandler: m.Handler()}, st)
 	srv := &http.Server{

@@ -36,16 +36,23 @@ type cachedKey struct {
 	expires time.Time
 }
 
-// lookup returns the active key with this secret, or store.ErrNotFound.
-func (kc *keyCache) lookup(ctx context.Context, secret string) (store.APIKey, error) {
+// cached returns the key with this secret when a recent lookup found it.
+func (kc *keyCache) cached(secret string) (store.APIKey, bool) {
 	hash := store.HashKey(secret)
-	now := kc.now()
 	kc.mu.Lock()
 	ck, hit := kc.m[string(hash)]
 	kc.mu.Unlock()
-	if hit && now.Before(ck.expires) {
-		return ck.key, nil
+	if hit && kc.now().Before(ck.expires) {
+		return ck.key, true
 	}
+	return store.APIKey{}, false
+}
+
+// fetch looks the key up in the store and caches it: the active key with
+// this secret, or store.ErrNotFound.
+func (kc *keyCache) fetch(ctx context.Context, secret string) (store.APIKey, error) {
+	hash := store.HashKey(secret)
+	now := kc.now()
 	k, err := kc.st.KeyByHash(ctx, hash)
 	if err != nil {
 		return store.APIKey{}, err
@@ -68,7 +75,9 @@ const (
 func tenantOf(c echo.Context) *store.Tenant { return c.Get(ctxTenant).(*store.Tenant) }
 
 // authenticate checks the Bearer key (or ?token= when queryToken, for SSE
-// routes), then applies the key's rate limit.
+// routes), then applies the key's rate limit. A client IP past its failed
+// attempts is refused before any lookup, unless its key is one the cache
+// already knows to be good.
 func (s *Server) authenticate(queryToken bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -76,14 +85,27 @@ func (s *Server) authenticate(queryToken bool) echo.MiddlewareFunc {
 			if !found && queryToken {
 				secret = c.QueryParam("token")
 			}
-			if secret == "" {
-				return problem(http.StatusUnauthorized, CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+			k, known := store.APIKey{}, false
+			if secret != "" {
+				k, known = s.keys.cached(secret)
 			}
-			k, err := s.keys.lookup(c.Request().Context(), secret)
-			if errors.Is(err, store.ErrNotFound) {
-				return problem(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
-			} else if err != nil {
-				return err
+			if !known {
+				ip := c.RealIP()
+				if wait, blocked := s.authFail.blocked(ip); blocked {
+					return s.authFail.throttled(wait)
+				}
+				if secret == "" {
+					s.authFail.failed(ip)
+					return problem(http.StatusUnauthorized, CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+				}
+				var err error
+				k, err = s.keys.fetch(c.Request().Context(), secret)
+				if errors.Is(err, store.ErrNotFound) {
+					s.authFail.failed(ip)
+					return problem(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
+				} else if err != nil {
+					return err
+				}
 			}
 			c.Set(ctxKey, k)
 			c.Set(ctxTenant, s.store.Tenant(k.TenantID))

@@ -37,7 +37,7 @@ func readBody(c echo.Context) ([]byte, error) {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, errBodyTimeout) {
 			return nil, err
 		}
 		return nil, problem(http.StatusBadRequest, CodeValidation, "could not read the request body")

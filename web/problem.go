@@ -21,6 +21,7 @@ const (
 	CodeForbidden    = "FORBIDDEN"
 	CodeNotFound     = "NOT_FOUND"
 	CodeMethod       = "METHOD_NOT_ALLOWED" // not in API.md's list; 405 needs a code of its own
+	CodeTimeout      = "REQUEST_TIMEOUT"    // not in API.md's list either: 408, a body too slow to arrive
 	CodeConflict     = "ALREADY_EXISTS"
 	CodeTooLarge     = "PAYLOAD_TOO_LARGE"
 	CodeUnsupported  = "UNSUPPORTED_MEDIA"
@@ -98,6 +99,8 @@ func toProblem(err error) (*Problem, bool) {
 	switch {
 	case errors.As(err, &p):
 		return p, true
+	case errors.Is(err, errBodyTimeout):
+		return problem(http.StatusRequestTimeout, CodeTimeout, "the request body did not arrive in time"), true
 	case errors.As(err, &mbe):
 		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body exceeds %d bytes", mbe.Limit), true
 	case errors.Is(err, store.ErrNotFound):
@@ -168,6 +171,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if !known {
 			log.Error("request failed", "request_id", requestID(c), "route", c.Path(), "err", err)
 		}
+		closeIfUnread(c)
 		writeProblem(c.Response(), c.Request(), p)
 	}
 }

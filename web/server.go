@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -27,8 +28,17 @@ import (
 type Config struct {
 	MaxBodyBytes       int64 // request bodies above this are 413
 	RateLimitPerMinute int   // per API key; 0 turns the limiter off
-	Logger             *slog.Logger
-	Now                func() time.Time // clock, for tests
+	// AuthFailuresPerMinute bounds requests with a missing or unknown key
+	// per client IP; 0 turns the bound off.
+	AuthFailuresPerMinute int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; without any, the client is the socket's peer.
+	TrustedProxies []*net.IPNet
+	// BodyTimeout is how long a client has to send a request body (30 s
+	// when zero); slower is 408 and the connection is closed.
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time // clock, for tests
 
 	// AllowPrivateNetworks lifts the SSRF guard (local integration tests).
 	AllowPrivateNetworks bool
@@ -55,6 +65,7 @@ type Server struct {
 	log      *slog.Logger
 	keys     *keyCache
 	limits   *limiter
+	authFail *authFailures
 	broker   *stream.Broker
 	pipeline *ai.Pipeline
 }
@@ -69,6 +80,9 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if cfg.Broker == nil {
 		cfg.Broker = stream.New(st, stream.Options{Logger: cfg.Logger})
@@ -86,14 +100,16 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 		cfg: cfg, store: st, log: cfg.Logger,
 		keys:     &keyCache{st: st, now: cfg.Now, m: map[string]cachedKey{}},
 		limits:   &limiter{perMinute: cfg.RateLimitPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
+		authFail: &authFailures{perMinute: cfg.AuthFailuresPerMinute, now: cfg.Now, buckets: map[string]*rate.Limiter{}},
 		broker:   cfg.Broker,
 		pipeline: cfg.Pipeline,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Pre(decodedPaths)
-	e.Use(middleware.RequestID(), s.requestLog, s.recoverPanic, s.bodyLimit)
+	e.Use(middleware.RequestID(), s.requestLog, s.recoverPanic, s.bodyDeadline, s.bodyLimit)
 	s.routes(e)
 	return e
 }
