@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ledongthuc/pdf"
+	"github.com/parley-dev/parley/ai/internal/pdf"
 )
 
 // ErrBadPDF reports a document that cannot be read as a PDF.
