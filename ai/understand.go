@@ -72,9 +72,11 @@ func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store
 			return nil, err
 		}
 	case "pdf":
-		text, _, err = ExtractPDFText(data, p.cfg.MaxPDFPages, p.cfg.MaxPDFChars)
-		if err != nil {
+		text, _, err = ExtractPDFTextContext(ctx, data, p.cfg.MaxPDFPages, p.cfg.MaxPDFChars)
+		if errors.Is(err, ErrBadPDF) {
 			return nil, &MediaError{Field: "url", Err: fmt.Errorf("the url does not point to a readable PDF: %w", err)}
+		} else if err != nil {
+			return nil, err // the request ended while waiting for a reading slot
 		}
 		if text == "" {
 			text = noPDFTextNote

@@ -37,6 +37,8 @@ type keyword string
 const maxObjectDepth = 1000
 
 // A buffer holds buffered input bytes from the PDF file.
+// parley: every token byte goes through b.push (limits.go), which bounds
+// the token's length; upstream appended to tmp without bound.
 type buffer struct {
 	r           io.Reader // source of data
 	buf         []byte    // buffered data
@@ -202,7 +204,7 @@ func (b *buffer) readHexString() token {
 			b.errorf("malformed hex string %c %c %s", c, c2, b.buf[b.pos:])
 			break
 		}
-		tmp = append(tmp, byte(x))
+		tmp = b.push(tmp, byte(x))
 	}
 	b.tmp = tmp
 	return string(tmp)
@@ -228,32 +230,32 @@ Loop:
 		c := b.readByte()
 		switch c {
 		default:
-			tmp = append(tmp, c)
+			tmp = b.push(tmp, c)
 		case '(':
 			depth++
-			tmp = append(tmp, c)
+			tmp = b.push(tmp, c)
 		case ')':
 			if depth--; depth == 0 {
 				break Loop
 			}
-			tmp = append(tmp, c)
+			tmp = b.push(tmp, c)
 		case '\\':
 			switch c = b.readByte(); c {
 			default:
 				b.errorf("invalid escape sequence \\%c", c)
-				tmp = append(tmp, '\\', c)
+				tmp = b.push(tmp, '\\', c)
 			case 'n':
-				tmp = append(tmp, '\n')
+				tmp = b.push(tmp, '\n')
 			case 'r':
-				tmp = append(tmp, '\r')
+				tmp = b.push(tmp, '\r')
 			case 'b':
-				tmp = append(tmp, '\b')
+				tmp = b.push(tmp, '\b')
 			case 't':
-				tmp = append(tmp, '\t')
+				tmp = b.push(tmp, '\t')
 			case 'f':
-				tmp = append(tmp, '\f')
+				tmp = b.push(tmp, '\f')
 			case '(', ')', '\\':
-				tmp = append(tmp, c)
+				tmp = b.push(tmp, c)
 			case '\r':
 				if b.readByte() != '\n' {
 					b.unreadByte()
@@ -274,7 +276,7 @@ Loop:
 				if x > 255 {
 					b.errorf("invalid octal escape \\%03o", x)
 				}
-				tmp = append(tmp, byte(x))
+				tmp = b.push(tmp, byte(x))
 			}
 		}
 	}
@@ -295,10 +297,10 @@ func (b *buffer) readName() token {
 			if x < 0 {
 				b.errorf("malformed name")
 			}
-			tmp = append(tmp, byte(x))
+			tmp = b.push(tmp, byte(x))
 			continue
 		}
-		tmp = append(tmp, c)
+		tmp = b.push(tmp, c)
 	}
 	b.tmp = tmp
 	return name(string(tmp))
@@ -312,7 +314,7 @@ func (b *buffer) readKeyword() token {
 			b.unreadByte()
 			break
 		}
-		tmp = append(tmp, c)
+		tmp = b.push(tmp, c)
 	}
 	b.tmp = tmp
 	s := string(tmp)
@@ -482,6 +484,9 @@ func (b *buffer) readArray() object {
 			break
 		}
 		b.unreadToken(tok)
+		if len(x) >= maxArray { // parley
+			tooLarge("an array of more than %d elements", maxArray)
+		}
 		x = append(x, b.readObject())
 	}
 	return x
@@ -504,6 +509,9 @@ func (b *buffer) readDict() object {
 			}
 			b.errorf("unexpected non-name key %T(%v) parsing dictionary", tok, tok)
 			continue
+		}
+		if len(x) >= maxDictKeys { // parley
+			tooLarge("a dictionary of more than %d keys", maxDictKeys)
 		}
 		x[n] = b.readObject()
 	}

@@ -6,7 +6,6 @@ package pdf
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -72,7 +71,7 @@ func (r *Reader) GetPlainText() (reader io.Reader, err error) {
 				fonts[name] = f
 			}
 		}
-		text, err := p.GetPlainText(fonts)
+		text, err := p.GetPlainText(fonts, 0) // parley: no text limit here
 		if err != nil {
 			return nil, err
 		}
@@ -558,7 +557,7 @@ func popArgs(stk *Stack) []Value {
 func recoverTo(err *error, reset func()) {
 	if r := recover(); r != nil {
 		reset()
-		*err = errors.New(fmt.Sprint(r))
+		*err = panicError(r)
 	}
 }
 
@@ -573,8 +572,19 @@ func decodeText(enc TextEncoding, raw string) string {
 
 // GetPlainText returns the page's all text without format.
 // fonts can be passed in (to improve parsing performance) or left nil
-func (p Page) GetPlainText(fonts map[string]*Font) (result string, err error) {
-	defer recoverTo(&err, func() { result = "" })
+//
+// parley: maxBytes > 0 stops reading the page once that much text is out
+// (the text so far is returned, without error), so that a page showing
+// gigabytes of text costs no more than the text the caller keeps.
+func (p Page) GetPlainText(fonts map[string]*Font, maxBytes int) (result string, err error) {
+	var textBuilder bytes.Buffer
+	defer func() {
+		if r := recover(); r == errEnough {
+			result, err = textBuilder.String(), nil
+		} else if r != nil {
+			result, err = "", panicError(r)
+		}
+	}()
 
 	// Handle in case the content page is empty
 	if p.V.IsNull() || p.V.Key("Contents").Kind() == Null {
@@ -587,12 +597,18 @@ func (p Page) GetPlainText(fonts map[string]*Font) (result string, err error) {
 		fonts = p.fontCache()
 	}
 
-	var textBuilder bytes.Buffer
+	enough := func() {
+		if maxBytes > 0 && textBuilder.Len() >= maxBytes {
+			panic(errEnough)
+		}
+	}
 	showText := func(s string) {
 		textBuilder.WriteString(s)
+		enough()
 	}
 	showEncodedText := func(s string) {
 		textBuilder.WriteString(decodeText(enc, s))
+		enough()
 	}
 
 	Interpret(strm, func(stk *Stack, op string) {

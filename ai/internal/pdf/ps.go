@@ -19,6 +19,9 @@ func (stk *Stack) Len() int {
 }
 
 func (stk *Stack) Push(v Value) {
+	if len(stk.stack) >= maxStack { // parley: operands without an operator
+		tooLarge("more than %d operands", maxStack)
+	}
 	stk.stack = append(stk.stack, v)
 }
 

@@ -86,6 +86,7 @@ type Reader struct {
 	trailerptr objptr
 	key        []byte
 	useAES     bool
+	lim        *budget // parley: the limits of NewReaderLimited, or nil
 }
 
 type xref struct {
@@ -125,6 +126,15 @@ func NewReader(f io.ReaderAt, size int64) (*Reader, error) {
 // to try. If pw returns the empty string, NewReaderEncrypted stops trying to decrypt
 // the file and returns an error.
 func NewReaderEncrypted(f io.ReaderAt, size int64, pw func() string) (r *Reader, err error) {
+	return newReaderEncrypted(f, size, pw, nil)
+}
+
+// parley: newReader is NewReader with a budget.
+func newReader(f io.ReaderAt, size int64, lim *budget) (*Reader, error) {
+	return newReaderEncrypted(f, size, nil, lim)
+}
+
+func newReaderEncrypted(f io.ReaderAt, size int64, pw func() string, lim *budget) (r *Reader, err error) {
 	defer func() {
 		if x := recover(); x != nil {
 			r = nil
@@ -160,6 +170,7 @@ func NewReaderEncrypted(f io.ReaderAt, size int64, pw func() string) (r *Reader,
 	r = &Reader{
 		f:   f,
 		end: end,
+		lim: lim,
 	}
 	pos := end - endChunk + int64(i)
 	b := newBuffer(io.NewSectionReader(f, pos, end-pos), pos)
@@ -255,6 +266,9 @@ func readXrefStream(r *Reader, b *buffer) ([]xref, objptr, dict, error) {
 	if !ok {
 		return nil, objptr{}, nil, fmt.Errorf("malformed PDF: xref stream missing Size")
 	}
+	if size < 0 || size > int64(r.maxObjects()) { // parley: a lie that would only allocate
+		return nil, objptr{}, nil, fmt.Errorf("%w: xref stream Size %d", ErrTooLarge, size)
+	}
 	table := make([]xref, size)
 
 	table, err := readXrefStreamData(r, strm, table, size)
@@ -313,7 +327,7 @@ func readXrefStreamData(r *Reader, strm stream, table []xref, size int64) ([]xre
 	var w []int
 	for _, x := range ww {
 		i, ok := x.(int64)
-		if !ok || int64(int(i)) != i {
+		if !ok || i < 0 || i > maxXrefWidth { // parley: widths beyond 8 bytes only allocate
 			return nil, fmt.Errorf("invalid W array %v", objfmt(ww))
 		}
 		w = append(w, int(i))
@@ -326,6 +340,9 @@ func readXrefStreamData(r *Reader, strm stream, table []xref, size int64) ([]xre
 	wtotal := 0
 	for _, wid := range w {
 		wtotal += wid
+	}
+	if wtotal == 0 { // parley: entries of no bytes would loop without reading
+		return nil, fmt.Errorf("invalid W array %v", objfmt(ww))
 	}
 	buf := make([]byte, wtotal)
 	data := v.Reader()
@@ -348,7 +365,7 @@ func readXrefStreamData(r *Reader, strm stream, table []xref, size int64) ([]xre
 			v2 := decodeInt(buf[w[0] : w[0]+w[1]])
 			v3 := decodeInt(buf[w[0]+w[1] : w[0]+w[1]+w[2]])
 			x := int(start) + i
-			table = ensureXrefLen(table, x)
+			table = ensureXrefLen(table, x, r.maxObjects())
 			if table[x].ptr != (objptr{}) {
 				continue
 			}
@@ -380,9 +397,12 @@ func decodeInt(b []byte) int {
 // ensureXrefLen grows table, if needed, so that table[x] is a valid element.
 // The previous idiom (repeatedly append(table[:cap(table)], xref{})) was
 // correct but hard to follow, so this replaces it with an explicit resize.
-func ensureXrefLen(table []xref, x int) []xref {
+func ensureXrefLen(table []xref, x, limit int) []xref {
 	if x < len(table) {
 		return table
+	}
+	if x < 0 || x >= limit { // parley: an object number beyond the file's size
+		tooLarge("object number %d", x)
 	}
 	return append(table, make([]xref, x-len(table)+1)...)
 }
@@ -390,7 +410,7 @@ func ensureXrefLen(table []xref, x int) []xref {
 func readXrefTable(r *Reader, b *buffer) ([]xref, objptr, dict, error) {
 	var table []xref
 
-	table, err := readXrefTableData(b, table)
+	table, err := readXrefTableData(b, table, r.maxObjects())
 	if err != nil {
 		return nil, objptr{}, nil, fmt.Errorf("malformed PDF: %v", err)
 	}
@@ -405,7 +425,7 @@ func readXrefTable(r *Reader, b *buffer) ([]xref, objptr, dict, error) {
 			return nil, fmt.Errorf("malformed PDF: xref Prev does not point to xref")
 		}
 		var dataErr error
-		table, dataErr = readXrefTableData(b, table)
+		table, dataErr = readXrefTableData(b, table, r.maxObjects())
 		if dataErr != nil {
 			return nil, fmt.Errorf("malformed PDF: %v", dataErr)
 		}
@@ -431,7 +451,7 @@ func readXrefTable(r *Reader, b *buffer) ([]xref, objptr, dict, error) {
 	return table, objptr{}, trailer, nil
 }
 
-func readXrefTableData(b *buffer, table []xref) ([]xref, error) {
+func readXrefTableData(b *buffer, table []xref, limit int) ([]xref, error) {
 	for {
 		tok := b.readToken()
 		if tok == keyword("trailer") {
@@ -450,7 +470,7 @@ func readXrefTableData(b *buffer, table []xref) ([]xref, error) {
 				return nil, fmt.Errorf("malformed xref table")
 			}
 			x := int(start) + i
-			table = ensureXrefLen(table, x)
+			table = ensureXrefLen(table, x, limit)
 			if alloc == "n" && table[x].offset == 0 {
 				table[x] = xref{ptr: objptr{uint32(x), uint16(gen)}, offset: int64(off)}
 			}
@@ -857,6 +877,9 @@ func (v Value) Reader() io.ReadCloser {
 		}
 	}
 
+	if v.r.lim != nil { // parley: count decoded bytes, obey the deadline
+		rd = &countedStream{rd, v.r.lim}
+	}
 	return io.NopCloser(rd)
 }
 
@@ -874,6 +897,9 @@ func applyFilter(rd io.Reader, name string, param Value) io.Reader {
 			return zr
 		}
 		columns := param.Key("Columns").Int64()
+		if columns < 0 || columns > maxColumns { // parley: a row buffer of any size
+			tooLarge("predictor Columns %d", columns)
+		}
 		switch pred.Int64() {
 		default:
 			if DebugOn {
