@@ -1,6 +1,7 @@
 package netguard
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,16 +141,27 @@ var genericTypes = map[string]bool{
 // (application/octet-stream and the like), the type sniffed from the body
 // with [DetectContentType].
 func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int64) (data []byte, contentType string, err error) {
+	data, contentType, _, err = FetchHeld(ctx, client, rawURL, maxBytes, nil)
+	return data, contentType, err
+}
+
+// FetchHeld is [Fetch] under a memory budget: once the response headers are
+// in, it reserves the body's size in b (its Content-Length, or maxBytes when
+// unknown; at most b's whole size), waiting while other fetches hold the
+// budget, and keeps the body's actual size reserved until release is called.
+// release is safe to call more than once; on error nothing stays reserved
+// and release is nil. A nil b is Fetch with a release that does nothing.
+func FetchHeld(ctx context.Context, client *http.Client, rawURL string, maxBytes int64, b *Budget) (data []byte, contentType string, release func(), err error) {
 	if client == nil {
 		client = NewClient(Options{})
 	}
 	gt, _ := client.Transport.(*guardedTransport)
 	if err := checkURL(rawURL, gt != nil && gt.allowPrivate); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, "", &BlockedError{URL: rawURL, Reason: "not a valid URL"}
+		return nil, "", nil, &BlockedError{URL: rawURL, Reason: "not a valid URL"}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -159,34 +171,53 @@ func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int
 			if out.URL == "" {
 				out.URL = rawURL
 			}
-			return nil, "", &out
+			return nil, "", nil, &out
 		}
-		return nil, "", classify(err)
+		return nil, "", nil, classify(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, "", &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		return nil, "", nil, &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 	}
 	if maxBytes > 0 && resp.ContentLength > maxBytes {
-		return nil, "", fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, maxBytes)
+		return nil, "", nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, maxBytes)
 	}
-	body := io.Reader(resp.Body)
-	if maxBytes > 0 {
-		body = io.LimitReader(resp.Body, maxBytes+1)
-	}
-	data, err = io.ReadAll(body)
+	held, err := b.reserve(ctx, resp.ContentLength, maxBytes)
 	if err != nil {
-		return nil, "", classify(err)
+		return nil, "", nil, classify(err)
 	}
-	if maxBytes > 0 && int64(len(data)) > maxBytes {
-		return nil, "", fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+	data, err = readBody(resp.Body, resp.ContentLength, maxBytes)
+	if err != nil {
+		b.release(held)
+		return nil, "", nil, err
 	}
+	release = b.keep(held, int64(len(data)))
 	contentType = mediaType(resp.Header.Get("Content-Type"))
 	if genericTypes[contentType] {
 		contentType = DetectContentType(data)
 	}
-	return data, contentType, nil
+	return data, contentType, release, nil
+}
+
+// readBody reads at most maxBytes (<= 0: no cap) of body. With a known
+// length it allocates once, so a body costs its size and not the doubling
+// of io.ReadAll.
+func readBody(body io.Reader, length, maxBytes int64) ([]byte, error) {
+	if maxBytes > 0 {
+		body = io.LimitReader(body, maxBytes+1)
+	}
+	var buf bytes.Buffer
+	if length > 0 {
+		buf.Grow(int(length) + 1) // +1: the read that sees EOF needs room
+	}
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, classify(err)
+	}
+	if maxBytes > 0 && int64(buf.Len()) > maxBytes {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+	}
+	return buf.Bytes(), nil
 }
 
 // StatusError reports a non-2xx answer. It matches [ErrUpstream].
