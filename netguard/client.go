@@ -181,7 +181,7 @@ func FetchHeld(ctx context.Context, client *http.Client, rawURL string, maxBytes
 		return nil, "", nil, &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 	}
 	if maxBytes > 0 && resp.ContentLength > maxBytes {
-		return nil, "", nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, maxBytes)
+		return nil, "", nil, &TooLargeError{Limit: maxBytes, Announced: resp.ContentLength}
 	}
 	held, err := b.reserve(ctx, resp.ContentLength, maxBytes)
 	if err != nil {
@@ -215,10 +215,31 @@ func readBody(body io.Reader, length, maxBytes int64) ([]byte, error) {
 		return nil, classify(err)
 	}
 	if maxBytes > 0 && int64(buf.Len()) > maxBytes {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+		return nil, &TooLargeError{Limit: maxBytes, Announced: -1}
 	}
 	return buf.Bytes(), nil
 }
+
+// TooLargeError reports a body over the caller's cap. It matches
+// [ErrTooLarge].
+type TooLargeError struct {
+	// Limit is the cap in bytes.
+	Limit int64
+	// Announced is the Content-Length, or -1 when the body was cut while
+	// reading.
+	Announced int64
+}
+
+// Error returns e.g. "response body too large: 20000000 bytes announced, the limit is 16777216".
+func (e *TooLargeError) Error() string {
+	if e.Announced >= 0 {
+		return fmt.Sprintf("%v: %d bytes announced, the limit is %d", ErrTooLarge, e.Announced, e.Limit)
+	}
+	return fmt.Sprintf("%v: more than %d bytes", ErrTooLarge, e.Limit)
+}
+
+// Is makes a *TooLargeError match [ErrTooLarge].
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // StatusError reports a non-2xx answer. It matches [ErrUpstream].
 type StatusError struct {
