@@ -206,6 +206,11 @@ func FuzzExtractPDFText(f *testing.F) {
 	for _, bomb := range pdfBombs() {
 		f.Add(bomb)
 	}
+	// A smaller decoding limit keeps each input fast under the fuzzer's
+	// instrumentation; TestExtractPDFTextBombs covers the real one.
+	limit := pdfMaxDecoded
+	pdfMaxDecoded = 1 << 20
+	f.Cleanup(func() { pdfMaxDecoded = limit })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		text, truncated, err := ExtractPDFText(data, 3, 2000)
 		if err != nil && (text != "" || truncated) {

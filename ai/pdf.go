@@ -34,12 +34,16 @@ var (
 // when the caller sets no page limit; pdfMaxText bounds the text collected
 // when it sets no character limit.
 const (
-	pdfMaxDecoded = 32 << 20
-	pdfTimeout    = 10 * time.Second
-	pdfParallel   = 2
-	pdfMaxPages   = 10000
-	pdfMaxText    = 4 << 20
+	pdfTimeout  = 10 * time.Second
+	pdfParallel = 2
+	pdfMaxPages = 10000
+	pdfMaxText  = 4 << 20
 )
+
+// pdfMaxDecoded is a variable only so that the fuzz target can lower it:
+// refusing a bomb means decoding up to the limit, which instrumented code
+// does a hundred times slower, and the logic is the same at 1 MiB.
+var pdfMaxDecoded int64 = 32 << 20
 
 // pdfSlots is process-wide: memory and CPU are.
 var pdfSlots = semaphore.NewWeighted(pdfParallel)
