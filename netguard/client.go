@@ -1,7 +1,6 @@
 package netguard
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -201,23 +200,28 @@ func FetchHeld(ctx context.Context, client *http.Client, rawURL string, maxBytes
 }
 
 // readBody reads at most maxBytes (<= 0: no cap) of body. With a known
-// length it allocates once, so a body costs its size and not the doubling
-// of io.ReadAll.
+// length it allocates exactly once, so a body costs its size in memory and
+// not the up to twice as much of a growing buffer (bytes.Buffer.ReadFrom
+// grows even a buffer presized to the length, to make room for EOF).
 func readBody(body io.Reader, length, maxBytes int64) ([]byte, error) {
+	if length > 0 {
+		data := make([]byte, length)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, classify(err)
+		}
+		return data, nil // net/http ends the body at Content-Length
+	}
 	if maxBytes > 0 {
 		body = io.LimitReader(body, maxBytes+1)
 	}
-	var buf bytes.Buffer
-	if length > 0 {
-		buf.Grow(int(length) + 1) // +1: the read that sees EOF needs room
-	}
-	if _, err := buf.ReadFrom(body); err != nil {
+	data, err := io.ReadAll(body)
+	if err != nil {
 		return nil, classify(err)
 	}
-	if maxBytes > 0 && int64(buf.Len()) > maxBytes {
+	if maxBytes > 0 && int64(len(data)) > maxBytes {
 		return nil, &TooLargeError{Limit: maxBytes, Announced: -1}
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
 // TooLargeError reports a body over the caller's cap. It matches
