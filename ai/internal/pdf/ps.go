@@ -85,6 +85,7 @@ Reading:
 			switch kw {
 			case "null", "[", "]", "<<", ">>":
 				break
+			//lint:ignore ST1015 parley: upstream order, kept so the copy diffs cleanly
 			default:
 				for i := len(dicts) - 1; i >= 0; i-- {
 					if v, ok := dicts[i][name(kw)]; ok {
