@@ -54,6 +54,7 @@ type Config struct {
 
 	MaxMediaBytes        int64         `envconfig:"MAX_MEDIA_BYTES" default:"16777216" desc:"largest media file fetched for AI processing"`
 	MediaTimeout         time.Duration `envconfig:"MEDIA_TIMEOUT" default:"30s" desc:"timeout of one media fetch"`
+	MediaMemoryMB        int           `envconfig:"MEDIA_MEMORY_MB" default:"128" desc:"MB of fetched media held in memory at once, all requests together; further fetches wait their turn"`
 	MaxPDFPages          int           `envconfig:"MAX_PDF_PAGES" default:"50" desc:"PDF pages read into extracted_text"`
 	MaxPDFChars          int           `envconfig:"MAX_PDF_CHARS" default:"20000" desc:"characters of PDF text kept (the rest is marked truncated)"`
 	AllowPrivateNetworks bool          `envconfig:"ALLOW_PRIVATE_NETWORKS" default:"false" desc:"let media, postback and webhook URLs reach loopback/private addresses (local tests only)"`
@@ -108,6 +109,9 @@ func loadConfig() (Config, error) {
 	}
 	if c.MaxStreamsPerTenant <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_STREAMS_PER_TENANT must be positive")
+	}
+	if c.MediaMemoryMB <= 0 {
+		return c, fmt.Errorf("config: PARLEY_MEDIA_MEMORY_MB must be positive")
 	}
 	if c.AIConcurrency <= 0 {
 		return c, fmt.Errorf("config: PARLEY_AI_CONCURRENCY must be positive")

@@ -64,8 +64,9 @@ func start(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, m
 	})
 
 	media := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: cfg.MediaTimeout})
-	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
-		return netguard.Fetch(ctx, media, url, cfg.MaxMediaBytes)
+	mediaMemory := netguard.NewBudget(int64(cfg.MediaMemoryMB) << 20)
+	fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
+		return netguard.FetchHeld(ctx, media, url, cfg.MaxMediaBytes, mediaMemory)
 	}
 	aiQueue := queue.New(cfg.AIConcurrency)
 	aiQueue.OnGrant = m.AIQueueWait

@@ -252,7 +252,8 @@ func (p *Pipeline) fireBatch(ctx context.Context, ten *store.Tenant, conversatio
 	}
 	images := map[string][]Image{}
 	for i := range msgs {
-		imgs, err := p.understand(ctx, ten, &msgs[i])
+		imgs, release, err := p.understand(ctx, ten, &msgs[i])
+		defer release() // the image bytes stay until the answer is in
 		if err != nil {
 			log.Warn("media of a debounced message not understood", "message_id", msgs[i].ID, "err", err)
 		}

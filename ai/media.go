@@ -20,17 +20,34 @@ import (
 // e.g. a non-image given to DescribeImage.
 var ErrUnsupportedMedia = errors.New("ai: unsupported media type")
 
+// maxImagePixels bounds the dimensions an image may claim. Its header is
+// all Parley reads, but the bytes go on to a vision model, and a decoder
+// there (or anywhere later) would need width×height×4 bytes: a 60000×60000
+// header in a file of a few KB claims 14 GB.
+const maxImagePixels = 50_000_000
+
+// ErrImageTooLarge reports an image whose header claims more than 50
+// megapixels; it matches ErrUnsupportedMedia too.
+var ErrImageTooLarge = fmt.Errorf("%w: the image is larger than 50 megapixels", ErrUnsupportedMedia)
+
 // DescribeImage reads the format and size of an image without decoding its
 // pixels and returns its media type with a one-line description, e.g.
 // ("image/png", "Image: PNG, 640x480"). PNG, JPEG, GIF and WebP headers
-// are read (a corrupt one fails); other image types (BMP, ICO…) get a
+// are read (a corrupt one fails, and one claiming more than 50 megapixels
+// fails with ErrImageTooLarge); other image types (BMP, ICO…) get a
 // description without size; anything else fails with ErrUnsupportedMedia.
 func DescribeImage(data []byte) (mimeType string, text string, err error) {
 	if w, h, ok := webpSize(data); ok {
+		if int64(w)*int64(h) > maxImagePixels {
+			return "", "", fmt.Errorf("%w (%dx%d)", ErrImageTooLarge, w, h)
+		}
 		return "image/webp", fmt.Sprintf("Image: WEBP, %dx%d", w, h), nil
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err == nil {
+		if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+			return "", "", fmt.Errorf("%w (%dx%d)", ErrImageTooLarge, cfg.Width, cfg.Height)
+		}
 		return "image/" + format, fmt.Sprintf("Image: %s, %dx%d", strings.ToUpper(format), cfg.Width, cfg.Height), nil
 	}
 	ct, _, _ := mime.ParseMediaType(http.DetectContentType(data))

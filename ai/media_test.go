@@ -203,6 +203,14 @@ func FuzzExtractPDFText(f *testing.F) {
 	f.Add([]byte("%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 1 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\nstartxref\n9\n%%EOF\n"))
 	f.Add([]byte("%PDF-1.7\n%%EOF"))
 	f.Add([]byte("not a pdf"))
+	for _, bomb := range pdfBombs() {
+		f.Add(bomb)
+	}
+	// A smaller decoding limit keeps each input fast under the fuzzer's
+	// instrumentation; TestExtractPDFTextBombs covers the real one.
+	limit := pdfMaxDecoded
+	pdfMaxDecoded = 1 << 20
+	f.Cleanup(func() { pdfMaxDecoded = limit })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		text, truncated, err := ExtractPDFText(data, 3, 2000)
 		if err != nil && (text != "" || truncated) {
@@ -251,6 +259,35 @@ func TestDescribeImage(t *testing.T) {
 			t.Fatalf("DescribeImage(%q) error = %v, want ErrUnsupportedMedia", bad, err)
 		}
 	}
+}
+
+// FuzzDescribeImage: any bytes give a description or an error matching
+// ErrUnsupportedMedia, never a panic, and never a size beyond 50 megapixels.
+func FuzzDescribeImage(f *testing.F) {
+	for _, bomb := range imageBombs() {
+		f.Add(bomb)
+	}
+	f.Add(pngHeader(640, 480))
+	f.Add(jpegHeader(640, 480))
+	f.Add(gifHeader(32, 16))
+	f.Add(webpHeader("VP8L", []byte{0x2f, 0x63, 0x40, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}))
+	f.Add([]byte("BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mime, text, err := DescribeImage(data)
+		if err != nil {
+			if !errors.Is(err, ErrUnsupportedMedia) || mime != "" || text != "" {
+				t.Fatalf("DescribeImage = %q, %q, %v", mime, text, err)
+			}
+			return
+		}
+		var w, h int64
+		if _, err := fmt.Sscanf(text[strings.LastIndex(text, " ")+1:], "%dx%d", &w, &h); err == nil && w*h > maxImagePixels {
+			t.Fatalf("DescribeImage accepted %dx%d", w, h)
+		}
+		if !strings.HasPrefix(mime, "image/") || !strings.HasPrefix(text, "Image: ") {
+			t.Fatalf("DescribeImage = %q, %q", mime, text)
+		}
+	})
 }
 
 func webpHeader(chunk string, payload []byte) []byte {

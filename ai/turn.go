@@ -17,8 +17,10 @@ import (
 // Live receives live-only events (typing); the stream broker implements it.
 type Live interface{ PublishLive(ev store.Event) }
 
-// Fetcher downloads a media URL through the SSRF guard, capped in size.
-type Fetcher func(ctx context.Context, url string) (data []byte, contentType string, err error)
+// Fetcher downloads a media URL through the SSRF guard, capped in size. The
+// body's bytes count against the media memory budget until release is
+// called (see netguard.FetchHeld); release is nil when err is not.
+type Fetcher func(ctx context.Context, url string) (data []byte, contentType string, release func(), err error)
 
 // PipelineConfig tunes the turn pipeline.
 type PipelineConfig struct {
@@ -207,10 +209,11 @@ func (p *Pipeline) process(ctx context.Context, ten *store.Tenant, in Inbound, k
 		msg, conv = st.Message, st.Conversation
 	}
 	res := Result{Success: true, ConversationID: conv.ID, LeadID: conv.LeadID, MessageID: msg.ID}
-	images, err := p.understand(ctx, ten, &msg)
+	images, release, err := p.understand(ctx, ten, &msg)
 	if err != nil {
 		return res, err
 	}
+	defer release() // the image bytes stay until the answer is in
 	switch {
 	case msg.Role != store.RoleUser:
 		res.Skipped = SkippedRoleNotAns

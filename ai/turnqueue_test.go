@@ -156,7 +156,9 @@ func TestTranscriptionWaitsForASlot(t *testing.T) {
 	_, st, ten := turnSetup(t)
 	q := queue.New(1)
 	prov := newGatedProvider()
-	fetch := func(context.Context, string) ([]byte, string, error) { return []byte("OggS\x00fake"), "audio/ogg", nil }
+	fetch := func(context.Context, string) ([]byte, string, func(), error) {
+		return []byte("OggS\x00fake"), "audio/ogg", func() {}, nil
+	}
 	p := ai.NewPipeline(st, prov, nil, fetch, ai.PipelineConfig{Queue: q})
 	errs := make(chan error, 2)
 	go func() { _, err := p.Process(context.Background(), ten, textIn("first", "one")); errs <- err }()

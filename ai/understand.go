@@ -30,30 +30,56 @@ func (e *MediaError) Unwrap() error { return e.Err }
 
 // understand fetches a media message's URL and turns it into text before the
 // AI runs (audio → transcript, PDF → text, image → format and size, plus the
-// image itself as vision input), storing the text as extracted_text.
-func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store.Message) ([]Image, error) {
+// image itself as vision input), storing the text as extracted_text. The
+// fetched bytes count against the media memory budget until release is
+// called: at once for audio and PDFs, whose text is all that is kept; after
+// the provider call for images, which go to it as they are. release is
+// never nil.
+func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store.Message) (images []Image, release func(), err error) {
+	release = func() {}
 	if msg.MessageType == "text" || msg.URL == nil || *msg.URL == "" {
-		return nil, nil
+		return nil, release, nil
 	}
 	if msg.ExtractedText != nil && msg.MessageType != "image" {
-		return nil, nil // already understood (a retried request)
+		return nil, release, nil // already understood (a retried request)
 	}
 	if p.fetch == nil {
-		return nil, &MediaError{Field: "url", Err: errors.New("media fetching is not configured")}
+		return nil, release, &MediaError{Field: "url", Err: errors.New("media fetching is not configured")}
 	}
-	data, contentType, err := p.fetch(ctx, *msg.URL)
+	data, contentType, held, err := p.fetch(ctx, *msg.URL)
 	if err != nil {
-		return nil, &MediaError{Field: "url", Upstream: errors.Is(err, netguard.ErrUpstream), Err: err}
+		return nil, release, &MediaError{Field: "url", Upstream: errors.Is(err, netguard.ErrUpstream), Err: err}
 	}
-	var text string
-	var images []Image
-	switch msg.MessageType {
+	text, images, err := p.mediaText(ctx, ten, msg.MessageType, data, contentType)
+	if len(images) == 0 || err != nil {
+		held() // only the text is kept
+	} else {
+		release = held
+	}
+	if err != nil || !mediaKinds[msg.MessageType] {
+		return nil, release, err
+	}
+	if err := ten.SetExtractedText(ctx, msg.ID, text); err != nil {
+		release()
+		return nil, func() {}, err
+	}
+	msg.ExtractedText = &text
+	return images, release, nil
+}
+
+// mediaKinds are the message types whose media is turned into text.
+var mediaKinds = map[string]bool{"image": true, "audio": true, "pdf": true}
+
+// mediaText turns fetched media into text (and, for images, vision input);
+// "" for types that are never fetched.
+func (p *Pipeline) mediaText(ctx context.Context, ten *store.Tenant, kind string, data []byte, contentType string) (string, []Image, error) {
+	switch kind {
 	case "image":
 		mime, desc, err := DescribeImage(data)
 		if err != nil {
-			return nil, &MediaError{Field: "url", Err: fmt.Errorf("the url does not point to a readable image: %w", err)}
+			return "", nil, &MediaError{Field: "url", Err: fmt.Errorf("the url does not point to a readable image: %w", err)}
 		}
-		text, images = desc, []Image{{MIME: mime, Data: data}}
+		return desc, []Image{{MIME: mime, Data: data}}, nil
 	case "audio":
 		mime, _ := SniffAudio(data)
 		if mime == "" {
@@ -61,30 +87,26 @@ func (p *Pipeline) understand(ctx context.Context, ten *store.Tenant, msg *store
 		}
 		release, err := p.slot(ctx, ten)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		defer release()
-		text, err = p.provider.Transcribe(ctx, Audio{Data: data, MIME: mime})
+		text, err := p.provider.Transcribe(ctx, Audio{Data: data, MIME: mime})
 		release()
 		if errors.Is(err, ErrNoTranscription) {
-			text = noTranscriptionNote
-		} else if err != nil {
-			return nil, err
+			return noTranscriptionNote, nil, nil
 		}
+		return text, nil, err
 	case "pdf":
-		text, _, err = ExtractPDFText(data, p.cfg.MaxPDFPages, p.cfg.MaxPDFChars)
-		if err != nil {
-			return nil, &MediaError{Field: "url", Err: fmt.Errorf("the url does not point to a readable PDF: %w", err)}
+		text, _, err := ExtractPDFTextContext(ctx, data, p.cfg.MaxPDFPages, p.cfg.MaxPDFChars)
+		if errors.Is(err, ErrBadPDF) {
+			return "", nil, &MediaError{Field: "url", Err: fmt.Errorf("the url does not point to a readable PDF: %w", err)}
+		} else if err != nil {
+			return "", nil, err // the request ended while waiting for a reading slot
 		}
 		if text == "" {
 			text = noPDFTextNote
 		}
-	default:
-		return nil, nil // documents and videos from operators are never fetched
+		return text, nil, nil
 	}
-	if err := ten.SetExtractedText(ctx, msg.ID, text); err != nil {
-		return nil, err
-	}
-	msg.ExtractedText = &text
-	return images, nil
+	return "", nil, nil // documents and videos from operators: nothing to read
 }

@@ -140,16 +140,27 @@ var genericTypes = map[string]bool{
 // (application/octet-stream and the like), the type sniffed from the body
 // with [DetectContentType].
 func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int64) (data []byte, contentType string, err error) {
+	data, contentType, _, err = FetchHeld(ctx, client, rawURL, maxBytes, nil)
+	return data, contentType, err
+}
+
+// FetchHeld is [Fetch] under a memory budget: once the response headers are
+// in, it reserves the body's size in b (its Content-Length, or maxBytes when
+// unknown; at most b's whole size), waiting while other fetches hold the
+// budget, and keeps the body's actual size reserved until release is called.
+// release is safe to call more than once; on error nothing stays reserved
+// and release is nil. A nil b is Fetch with a release that does nothing.
+func FetchHeld(ctx context.Context, client *http.Client, rawURL string, maxBytes int64, b *Budget) (data []byte, contentType string, release func(), err error) {
 	if client == nil {
 		client = NewClient(Options{})
 	}
 	gt, _ := client.Transport.(*guardedTransport)
 	if err := checkURL(rawURL, gt != nil && gt.allowPrivate); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, "", &BlockedError{URL: rawURL, Reason: "not a valid URL"}
+		return nil, "", nil, &BlockedError{URL: rawURL, Reason: "not a valid URL"}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -159,35 +170,80 @@ func Fetch(ctx context.Context, client *http.Client, rawURL string, maxBytes int
 			if out.URL == "" {
 				out.URL = rawURL
 			}
-			return nil, "", &out
+			return nil, "", nil, &out
 		}
-		return nil, "", classify(err)
+		return nil, "", nil, classify(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, "", &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		return nil, "", nil, &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 	}
 	if maxBytes > 0 && resp.ContentLength > maxBytes {
-		return nil, "", fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, maxBytes)
+		return nil, "", nil, &TooLargeError{Limit: maxBytes, Announced: resp.ContentLength}
 	}
-	body := io.Reader(resp.Body)
-	if maxBytes > 0 {
-		body = io.LimitReader(resp.Body, maxBytes+1)
-	}
-	data, err = io.ReadAll(body)
+	held, err := b.reserve(ctx, resp.ContentLength, maxBytes)
 	if err != nil {
-		return nil, "", classify(err)
+		return nil, "", nil, classify(err)
 	}
-	if maxBytes > 0 && int64(len(data)) > maxBytes {
-		return nil, "", fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes)
+	data, err = readBody(resp.Body, resp.ContentLength, maxBytes)
+	if err != nil {
+		b.release(held)
+		return nil, "", nil, err
 	}
+	release = b.keep(held, int64(len(data)))
 	contentType = mediaType(resp.Header.Get("Content-Type"))
 	if genericTypes[contentType] {
 		contentType = DetectContentType(data)
 	}
-	return data, contentType, nil
+	return data, contentType, release, nil
 }
+
+// readBody reads at most maxBytes (<= 0: no cap) of body. With a known
+// length it allocates exactly once, so a body costs its size in memory and
+// not the up to twice as much of a growing buffer (bytes.Buffer.ReadFrom
+// grows even a buffer presized to the length, to make room for EOF).
+func readBody(body io.Reader, length, maxBytes int64) ([]byte, error) {
+	if length > 0 {
+		data := make([]byte, length)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, classify(err)
+		}
+		return data, nil // net/http ends the body at Content-Length
+	}
+	if maxBytes > 0 {
+		body = io.LimitReader(body, maxBytes+1)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if maxBytes > 0 && int64(len(data)) > maxBytes {
+		return nil, &TooLargeError{Limit: maxBytes, Announced: -1}
+	}
+	return data, nil
+}
+
+// TooLargeError reports a body over the caller's cap. It matches
+// [ErrTooLarge].
+type TooLargeError struct {
+	// Limit is the cap in bytes.
+	Limit int64
+	// Announced is the Content-Length, or -1 when the body was cut while
+	// reading.
+	Announced int64
+}
+
+// Error returns e.g. "response body too large: 20000000 bytes announced, the limit is 16777216".
+func (e *TooLargeError) Error() string {
+	if e.Announced >= 0 {
+		return fmt.Sprintf("%v: %d bytes announced, the limit is %d", ErrTooLarge, e.Announced, e.Limit)
+	}
+	return fmt.Sprintf("%v: more than %d bytes", ErrTooLarge, e.Limit)
+}
+
+// Is makes a *TooLargeError match [ErrTooLarge].
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // StatusError reports a non-2xx answer. It matches [ErrUpstream].
 type StatusError struct {

@@ -65,8 +65,8 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	client := netguard.NewClient(netguard.Options{AllowPrivate: true, Timeout: 10 * time.Second})
-	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
-		return netguard.Fetch(ctx, client, url, 16<<20)
+	fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
+		return netguard.FetchHeld(ctx, client, url, 16<<20, nil)
 	}
 	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log})
 	e := web.New(web.Config{MaxBodyBytes: 1 << 20, Logger: log, AllowPrivateNetworks: true, Broker: broker, Pipeline: pipeline}, st)

@@ -285,7 +285,7 @@ func (s *Server) completeChat(c echo.Context) error {
 	id := c.Param("id")
 	res, err := s.pipeline.Chat(c.Request().Context(), tenantOf(c), id, text, nil)
 	if err != nil {
-		return orNotFound(turnError(err), "conversation", id)
+		return orNotFound(s.turnError(c, err), "conversation", id)
 	}
 	if !res.Answered {
 		return c.JSON(http.StatusOK, map[string]any{"id": nil, "sendMensages": []sentMessageJSON{}})

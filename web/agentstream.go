@@ -59,7 +59,7 @@ func (s *Server) streamChat(c echo.Context) error {
 	}
 	res, err := s.pipeline.Chat(c.Request().Context(), tenantOf(c), id, text, onToken)
 	if err != nil && !started {
-		return orNotFound(turnError(err), "conversation", id)
+		return orNotFound(s.turnError(c, err), "conversation", id)
 	}
 	begin()
 	if sse {

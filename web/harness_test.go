@@ -64,6 +64,8 @@ type envOpts struct {
 	// BatchRetryDelay is the base wait before a failed batch is retried.
 	AIQueue         *queue.Queue
 	BatchRetryDelay time.Duration
+	// MediaMemory caps fetched media held in memory (nil: no cap).
+	MediaMemory *netguard.Budget
 }
 
 // newEnv starts the real echo server through httptest with the default
@@ -93,8 +95,8 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 		provider = b
 	}
 	client := netguard.NewClient(netguard.Options{AllowPrivate: !o.GuardPrivate, Timeout: 10 * time.Second})
-	fetch := func(ctx context.Context, url string) ([]byte, string, error) {
-		return netguard.Fetch(ctx, client, url, 16<<20)
+	fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
+		return netguard.FetchHeld(ctx, client, url, 16<<20, o.MediaMemory)
 	}
 	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log,
 		Queue: o.AIQueue, BatchRetryDelay: o.BatchRetryDelay})

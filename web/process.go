@@ -89,6 +89,10 @@ func decodeProcess(body []byte, idemKey string, allowPrivate bool) (processBody,
 	return b, nil
 }
 
+// privateHint names the setting that lifts the SSRF guard, for operators
+// who hit it while testing against a local server.
+const privateHint = " (private and local addresses are refused unless the server runs with PARLEY_ALLOW_PRIVATE_NETWORKS=true, meant for local tests)"
+
 // urlProblem says what is wrong with a URL the server will fetch or post
 // to, or "" when it may be used.
 func urlProblem(raw string, allowPrivate bool) string {
@@ -99,7 +103,7 @@ func urlProblem(raw string, allowPrivate bool) string {
 		return "must be an http or https URL"
 	case !allowPrivate:
 		if err := netguard.CheckURL(raw); err != nil {
-			return "is not allowed: " + err.Error()
+			return "is not allowed: " + err.Error() + privateHint
 		}
 	}
 	return ""
@@ -125,20 +129,23 @@ func (s *Server) process(c echo.Context) error {
 	if b.Debounce {
 		q, err := s.pipeline.Enqueue(c.Request().Context(), ten, in, b.PostbackURL)
 		if err != nil {
-			return turnError(err)
+			return s.turnError(c, err)
 		}
 		return c.JSON(http.StatusAccepted, q)
 	}
 	res, err := s.pipeline.Process(c.Request().Context(), ten, in)
 	if err != nil {
-		return turnError(err)
+		return s.turnError(c, err)
 	}
 	return c.JSON(http.StatusOK, res)
 }
 
 // turnError maps the pipeline's failures to problems; the lead's message is
-// stored in every case but a bad channel.
-func turnError(err error) error {
+// stored in every case but a bad channel. Media and provider failures are
+// told in the client's terms, one fixed wording per class (see
+// mediaProblem); their full cause, which may hold resolver addresses or
+// the provider's own words, goes to the log at warn with the request id.
+func (s *Server) turnError(c echo.Context, err error) error {
 	var me *ai.MediaError
 	var ue *ai.UpstreamError
 	switch {
@@ -146,19 +153,25 @@ func turnError(err error) error {
 		return problem(http.StatusServiceUnavailable, CodeUnavailable, "debounce is not running on this server")
 	case errors.Is(err, store.ErrUnknownChannel):
 		return invalid(FieldError{"channel_id", "does not name a channel of this tenant"})
-	case errors.As(err, &me) && me.Upstream:
-		return problem(http.StatusBadGateway, CodeUpstream, "could not fetch the media url (%v); the message was stored", me.Err)
 	case errors.As(err, &me):
-		return invalid(FieldError{me.Field, fmt.Sprintf("%v (the message was stored)", me.Err)})
+		s.log.Warn("media not understood", "request_id", requestID(c), "field", me.Field, "err", me.Err)
+		return mediaProblem(me)
 	case errors.As(err, &ue):
+		s.log.Warn("AI provider failed", "request_id", requestID(c), "err", ue)
 		return problem(http.StatusBadGateway, CodeUpstream, "the AI provider failed (%s); the message was stored", upstreamSummary(ue))
 	}
 	return err
 }
 
+// upstreamSummary names a provider failure without the provider's own
+// words or addresses: the operation and a status, a timeout, or that the
+// provider could not be reached.
 func upstreamSummary(ue *ai.UpstreamError) string {
-	if ue.StatusCode != 0 {
-		return fmt.Sprintf("%s: status %d", ue.Op, ue.StatusCode)
+	switch {
+	case ue.StatusCode != 0:
+		return fmt.Sprintf("%s: the provider answered status %d", ue.Op, ue.StatusCode)
+	case isTimeout(ue.Err):
+		return ue.Op + ": timed out"
 	}
-	return ue.Op + ": no response"
+	return ue.Op + ": the provider could not be reached"
 }

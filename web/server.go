@@ -91,8 +91,9 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 	if cfg.Pipeline == nil {
 		builtin, _ := ai.NewBuiltin(ai.BuiltinConfig{}) // the zero config cannot fail
 		client := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: 30 * time.Second})
-		fetch := func(ctx context.Context, url string) ([]byte, string, error) {
-			return netguard.Fetch(ctx, client, url, 16<<20)
+		budget := netguard.NewBudget(128 << 20)
+		fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
+			return netguard.FetchHeld(ctx, client, url, 16<<20, budget)
 		}
 		cfg.Pipeline = ai.NewPipeline(st, builtin, cfg.Broker, fetch, ai.PipelineConfig{Logger: cfg.Logger})
 	}
