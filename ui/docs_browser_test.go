@@ -118,6 +118,18 @@ func TestDocsInABrowser(t *testing.T) {
 	b.do("show the answer", chromedp.ScrollIntoView(chromedp.CSS(op+` .live-responses-table`)))
 	b.shot("docs-try-it")
 
+	// More of the page, for the CSP's sake: a request body's example and
+	// schema, and a schema of the Schemas section opened.
+	create := `#operations-Leads-createLead`
+	b.do("open POST /backend/leads", chromedp.ScrollIntoView(chromedp.CSS(create+` .opblock-summary-control`)),
+		chromedp.Click(chromedp.CSS(create+` .opblock-summary-control`)))
+	b.wait("its request body example", `document.querySelector(`+q(create+` .opblock-section-request-body .body-param__example, `+create+` .opblock-section-request-body .microlight`)+`)`)
+	lead := `[...document.querySelectorAll('section.models article[data-json-schema-level="0"]')].find(a => a.querySelector('.json-schema-2020-12__title')?.textContent === 'Lead')`
+	b.wait("the Lead schema", lead)
+	b.do("expand the Lead schema", chromedp.Evaluate[chromedp.Void](`(a => { a.scrollIntoView(); a.querySelector('.json-schema-2020-12-expand-deep-button').click() })(`+lead+`)`))
+	b.wait("its properties", lead+`.querySelectorAll('.json-schema-2020-12-property').length > 3`)
+	b.shot("docs-schema")
+
 	mu.Lock()
 	if !slices.Contains(auths, "Bearer "+s.Key) {
 		t.Errorf("GET /backend/leads went with Authorization %q, want the pasted key as a Bearer token", auths)
