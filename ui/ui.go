@@ -17,14 +17,15 @@
 package ui
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -120,27 +121,10 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", f.etag)
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, f.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
 	h.Set("Content-Type", f.ctype)
-	h.Set("Content-Length", strconv.Itoa(len(f.body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(f.body)
-	}
-}
-
-// etagMatches implements If-None-Match's weak comparison over a list.
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
+	// ServeContent answers If-None-Match against the ETag set above (a 304
+	// without a body), HEAD (Content-Length, no body) and ranges.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }
 
 // Mount registers the inbox on e: GET and HEAD of / and /assets/*. It claims

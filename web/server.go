@@ -22,6 +22,7 @@ import (
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/stream"
 	"github.com/parley-dev/parley/ui"
+	"github.com/parley-dev/parley/web/apidocs"
 )
 
 // Config is what the web layer needs from the server's configuration.
@@ -121,7 +122,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.readyz)
 	ui.Mount(e) // GET / and /assets/*: the embedded inbox (package ui); claims no other path
 	e.GET("/openapi.json", s.openAPIDocument)
-	e.GET("/docs", s.docsPage)
+	apidocs.Mount(e) // GET /docs and /docs/assets/*: Swagger UI, embedded
 	if s.cfg.MetricsHandler != nil {
 		e.GET("/metrics", echo.WrapHandler(s.cfg.MetricsHandler))
 	}
