@@ -20,6 +20,9 @@ import (
 // ctxBody holds the request's *trackedBody.
 const ctxBody = "parley.body"
 
+// drainGrace is how long a refused request's body may take to drain.
+const drainGrace = time.Second
+
 // defaultBodyTimeout is Config.BodyTimeout's default.
 const defaultBodyTimeout = 30 * time.Second
 
@@ -61,8 +64,13 @@ func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)); err != nil {
 			return next(c) // a writer without deadlines (tests' recorders): nothing to bound
 		}
-		tb := &trackedBody{ReadCloser: r.Body, rc: rc}
+		orig := r.Body
+		tb := &trackedBody{ReadCloser: orig, rc: rc}
 		r.Body = tb
+		// net/http looks at the request's own body type after the handler
+		// to decide how to close the connection (closing at once, with
+		// unread bytes, resets it under a client still reading the answer).
+		defer func() { r.Body = orig }()
 		c.Set(ctxBody, tb)
 		return next(c)
 	}
@@ -72,9 +80,10 @@ func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 // was not read to its end (a refusal before reading it: 401, 413, 415, 429,
 // or a body that timed out). Connection: close sends the answer at once;
 // net/http would otherwise drain up to 256 KB of body first, as slowly as
-// the client sends it. The read deadline, moved to now, keeps net/http from
-// draining it after the answer too, so the connection and its goroutine go
-// at once.
+// the client sends it. It still drains after answering, so that closing
+// with unread bytes does not reset the connection under a client reading
+// the answer; drainGrace bounds that drain, so a client trickling its body
+// loses the connection (and frees its goroutine) within a second.
 func closeIfUnread(c echo.Context) {
 	r := c.Request()
 	if r.ContentLength == 0 || r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -86,6 +95,6 @@ func closeIfUnread(c echo.Context) {
 	}
 	c.Response().Header().Set("Connection", "close")
 	if tracked {
-		_ = tb.rc.SetReadDeadline(time.Now())
+		_ = tb.rc.SetReadDeadline(time.Now().Add(drainGrace))
 	}
 }
