@@ -69,7 +69,7 @@ func (s *Store) FirstTenant(ctx context.Context) (TenantInfo, error) {
 	return t, mapErr("first tenant", err)
 }
 
-// CreateTenant creates a tenant with its default assistant, its postback
+// CreateTenant creates a tenant with its default assistant and channel, its postback
 // secret and one API key. If key is empty a new one is generated. It returns
 // the tenant and the key in clear (the only time it exists in clear).
 func (s *Store) CreateTenant(ctx context.Context, name, key string) (TenantInfo, string, error) {
@@ -84,6 +84,9 @@ func (s *Store) CreateTenant(ctx context.Context, name, key string) (TenantInfo,
 			return mapErr("insert tenant", err)
 		}
 		if _, err := insertKey(ctx, w, t.ID, "default", key); err != nil {
+			return err
+		}
+		if err := insertDefaultChannel(ctx, w, t.ID, w.now); err != nil {
 			return err
 		}
 		_, err := insertAssistant(ctx, w, AssistantInput{Name: ptr("Default assistant")}, true)
