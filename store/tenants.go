@@ -61,6 +61,24 @@ func (s *Store) CountTenants(ctx context.Context) (int, error) {
 	return n, mapErr("count tenants", err)
 }
 
+// ListTenants lists every tenant, oldest first (an operator command).
+func (s *Store) ListTenants(ctx context.Context) ([]TenantInfo, error) {
+	rows, err := s.query(ctx, `SELECT id, name, postback_secret, created_at FROM tenants ORDER BY created_at, id`)
+	if err != nil {
+		return nil, mapErr("list tenants", err)
+	}
+	defer rows.Close()
+	out := []TenantInfo{}
+	for rows.Next() {
+		var t TenantInfo
+		if err := rows.Scan(&t.ID, &t.Name, &t.PostbackSecret, &t.CreatedAt); err != nil {
+			return nil, mapErr("scan tenant", err)
+		}
+		out = append(out, t)
+	}
+	return out, mapErr("list tenants", rows.Err())
+}
+
 // FirstTenant returns the oldest tenant (the bootstrap one).
 func (s *Store) FirstTenant(ctx context.Context) (TenantInfo, error) {
 	var t TenantInfo
