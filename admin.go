@@ -40,6 +40,7 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 		if strings.TrimSpace(*name) == "" {
 			return usageError("tenants create: --name is required")
 		}
+	case "tenants list":
 	case "keys create", "keys list":
 		if *tenant == "" {
 			return usageError("%s: --tenant is required", cmd)
@@ -61,6 +62,16 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 	defer st.Close()
 	out := json.NewEncoder(stdout)
 	switch group + " " + sub {
+	case "tenants list":
+		list, err := st.ListTenants(ctx)
+		if err != nil {
+			return err
+		}
+		out := make([]tenantView, len(list))
+		for i, t := range list {
+			out[i] = tenantView{ID: t.ID, Name: t.Name, CreatedAt: store.Time(t.CreatedAt)}
+		}
+		return json.NewEncoder(stdout).Encode(out)
 	case "tenants create":
 		t, key, err := st.CreateTenant(ctx, strings.TrimSpace(*name), "")
 		if err != nil {
@@ -99,6 +110,13 @@ func runAdmin(ctx context.Context, cfg Config, group string, args []string, stdo
 		}
 		return out.Encode(viewKey(k))
 	}
+}
+
+// tenantView is a tenant as tenants list prints it: never its secrets.
+type tenantView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt store.Time `json:"created_at"`
 }
 
 type keyView struct {

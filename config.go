@@ -175,10 +175,12 @@ const helpText = `Parley: a self-hosted AI conversation server.
 Usage:
   parley [serve]                              run the server (the default)
   parley tenants create --name NAME           create a tenant; prints {"id","name","api_key"}
+  parley tenants list                         list the tenants; prints [{"id","name","created_at"}]
   parley keys create --tenant ID [--name N]   create an API key; prints {"id","key","tenant_id"}
   parley keys list --tenant ID                list a tenant's keys (never the secrets)
   parley keys revoke KEY_ID                   revoke a key (a running server stops accepting it within 2s)
   parley backup FILE                          write a consistent copy of the database (works while a server runs)
+  parley version                              print parley <version> (<commit>, <go version>)
   parley help                                 this text
 
 Configuration is environment only:

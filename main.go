@@ -49,6 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		}
 		return 0
 	}
+	if cmd == "version" || cmd == "--version" {
+		if err := printVersion(stdout); err != nil {
+			return 1
+		}
+		return 0
+	}
 	cfg, err := loadConfig()
 	if err != nil {
 		fmt.Fprintln(stderr, "parley:", err)
@@ -146,7 +152,10 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("parley listening", "addr", ln.Addr().String(), "db", cfg.DB)
+	log.Info("parley listening", append([]any{"addr", ln.Addr().String()}, setupAttrs(cfg)...)...)
+	for _, w := range setupWarnings(cfg) {
+		log.Warn(w)
+	}
 	if onListen != nil {
 		onListen(ln.Addr())
 	}

@@ -51,9 +51,13 @@ CREATE TABLE IF NOT EXISTS channels (
   type         TEXT NOT NULL,
   assistant_id TEXT,
   created_at   INTEGER NOT NULL,
-  updated_at   INTEGER NOT NULL
+  updated_at   INTEGER NOT NULL,
+  -- Version 9: every tenant has one default channel (type api), where
+  -- messages that name no channel go; it cannot be deleted.
+  is_default   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS channels_by_tenant ON channels(tenant_id, created_at, id);
+CREATE UNIQUE INDEX IF NOT EXISTS channels_one_default ON channels(tenant_id) WHERE is_default = 1;
 
 CREATE TABLE IF NOT EXISTS leads (
   tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,

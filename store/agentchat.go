@@ -26,8 +26,13 @@ func (t *Tenant) CreateConversation(ctx context.Context, assistantID, leadID str
 		if _, err := ensureLead(ctx, w, leadID, true); err != nil {
 			return err
 		}
+		// On the default channel, as every conversation that names none.
+		var channelID string
+		if err := w.QueryRowContext(ctx, `SELECT id FROM channels WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&channelID); err != nil {
+			return mapErr("find default channel", err)
+		}
 		var err error
-		if c, err = insertConversation(ctx, w, leadID, nil, assistantID, "", Meta{}.merge(meta)); err != nil {
+		if c, err = insertConversation(ctx, w, leadID, &channelID, assistantID, "", Meta{}.merge(meta)); err != nil {
 			return err
 		}
 		return w.emitConversationUpdate(c)
@@ -83,8 +88,7 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 			conds = append(conds, `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)`)
 			args = append(args, "meta : "+ftsPhrase(m))
 		} else {
-			conds = append(conds, `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND EXISTS
-  (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (? || '') ESCAPE '\'))`)
+			conds = append(conds, `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND `+metaHasValue+`)`)
 			args = append(args, t.id, likePattern(m))
 		}
 	}
@@ -185,7 +189,7 @@ UNION ALL ` + agent + `)`, []any{phrase, phrase, t.id, t.id, like}
 	// Below three characters the trigram indexes cannot help: scan the
 	// tenant's conversations, leads and messages once each.
 	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE (? || '') ESCAPE '\' OR lead_id LIKE (? || '') ESCAPE '\'
-  OR EXISTS (SELECT 1 FROM json_each(meta) WHERE type NOT IN ('object', 'array') AND value LIKE (? || '') ESCAPE '\'))
+  OR ` + metaHasValue + `)
 UNION ALL SELECT lc.pk FROM leads l CROSS JOIN conversations lc
   WHERE l.tenant_id = ? AND (l.name LIKE (? || '') ESCAPE '\' OR l.phone LIKE (? || '') ESCAPE '\' OR l.email LIKE (? || '') ESCAPE '\')
   AND lc.tenant_id = l.tenant_id AND lc.lead_id = l.id

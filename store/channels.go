@@ -14,6 +14,9 @@ type Channel struct {
 	AssistantID *string `json:"assistant_id"`
 	CreatedAt   Time    `json:"created_at"`
 	UpdatedAt   Time    `json:"updated_at"`
+	// IsDefault marks the tenant's default channel (type api): messages
+	// that name no channel go there, and it cannot be deleted.
+	IsDefault bool `json:"is_default"`
 }
 
 // ChannelInput creates or partially updates a channel; AssistantID "" clears it.
@@ -29,12 +32,21 @@ var ChannelTypes = []string{"whatsapp", "telegram", "email", "sms", "web", "api"
 // ErrUnknownAssistant reports a channel pointing at an assistant the tenant lacks.
 var ErrUnknownAssistant = fmt.Errorf("assistant %w", ErrNotFound)
 
-const channelColumns = `id, name, type, assistant_id, created_at, updated_at`
+// ErrDefaultChannel refuses to delete the tenant's default channel.
+var ErrDefaultChannel = fmt.Errorf("the default channel cannot be deleted: %w", ErrConflict)
+
+// The default channel's name and type, as created with a tenant.
+const (
+	DefaultChannelName = "API"
+	DefaultChannelType = "api"
+)
+
+const channelColumns = `id, name, type, assistant_id, created_at, updated_at, is_default`
 
 func scanChannel(row interface{ Scan(...any) error }) (Channel, error) {
 	var c Channel
 	var asst sql.NullString
-	err := row.Scan(&c.ID, &c.Name, &c.Type, &asst, &c.CreatedAt, &c.UpdatedAt)
+	err := row.Scan(&c.ID, &c.Name, &c.Type, &asst, &c.CreatedAt, &c.UpdatedAt, &c.IsDefault)
 	c.AssistantID = strPtr(asst)
 	return c, err
 }
@@ -125,17 +137,48 @@ WHERE tenant_id = ? AND id = ? RETURNING `+channelColumns, cur.Name, cur.Type, n
 }
 
 // DeleteChannel removes a channel; its conversations keep their history.
+// The default channel stays (ErrDefaultChannel): messages that name no
+// channel need somewhere to go.
 func (t *Tenant) DeleteChannel(ctx context.Context, id string) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {
-		res, err := w.ExecContext(ctx, `DELETE FROM channels WHERE tenant_id = ? AND id = ?`, t.id, id)
+		var isDefault bool
+		err := w.QueryRowContext(ctx, `SELECT is_default FROM channels WHERE tenant_id = ? AND id = ?`, t.id, id).Scan(&isDefault)
 		if err != nil {
 			return mapErr("delete channel "+id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: delete channel %s: %w", id, ErrNotFound)
+		if isDefault {
+			return ErrDefaultChannel
 		}
-		return nil
+		_, err = w.ExecContext(ctx, `DELETE FROM channels WHERE tenant_id = ? AND id = ?`, t.id, id)
+		return mapErr("delete channel "+id, err)
 	})
+}
+
+// DefaultChannel returns the id of the tenant's default channel. It never
+// changes (the channel cannot be deleted), so it is remembered per tenant:
+// /ai/process asks for it on every request.
+func (t *Tenant) DefaultChannel(ctx context.Context) (string, error) {
+	if id, ok := t.s.defaultChannels.Load(t.id); ok {
+		return id.(string), nil
+	}
+	var id string
+	err := t.s.queryRow(ctx, `SELECT id FROM channels WHERE tenant_id = ? AND is_default = 1`, t.id).Scan(&id)
+	if err != nil {
+		return "", mapErr("find default channel", err)
+	}
+	t.s.defaultChannels.Store(t.id, id)
+	return id, nil
+}
+
+// insertDefaultChannel gives a tenant its default channel. created_at is
+// the tenant's own, so that the channel lists first (oldest first) also for
+// tenants that got it by migration.
+func insertDefaultChannel(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, tenantID string, createdAt int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO channels (id, tenant_id, name, type, assistant_id, is_default, created_at, updated_at)
+VALUES (?, ?, ?, ?, NULL, 1, ?, ?)`, NewID(), tenantID, DefaultChannelName, DefaultChannelType, createdAt, createdAt)
+	return mapErr("insert default channel", err)
 }
 
 func deref(p *string) string {

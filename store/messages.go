@@ -41,8 +41,8 @@ type Message struct {
 }
 
 // MessageInput is a message to store. The conversation is ConversationID when
-// set, else the lead's active conversation on ChannelID (or with the default
-// assistant), created when missing.
+// set, else the lead's active conversation on ChannelID (the tenant's
+// default channel when empty), created when missing.
 type MessageInput struct {
 	LeadID         string
 	ChannelID      string
@@ -235,22 +235,26 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 	if c, ok := w.threads.thread(w.tenant, in.LeadID, in.ChannelID); ok {
 		return c.clone(), false, nil
 	}
-	var assistantID, threadKey string
-	var channelID *string
-	if in.ChannelID != "" {
-		var asst sql.NullString
-		err := w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, in.ChannelID).Scan(&asst)
-		if err == sql.ErrNoRows {
-			return Conversation{}, false, ErrUnknownChannel
-		} else if err != nil {
-			return Conversation{}, false, mapErr("read channel", err)
-		}
-		assistantID, threadKey, channelID = asst.String, "c:"+in.ChannelID, &in.ChannelID
+	// A message that names no channel goes to the tenant's default channel
+	// (version 9), so that every conversation has one and a client asking
+	// for ?channel_id=<default>&lead=… finds /ai/process traffic.
+	channelID := in.ChannelID
+	var asst sql.NullString
+	var err error
+	if channelID == "" {
+		err = w.QueryRowContext(ctx, `SELECT id, assistant_id FROM channels WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&channelID, &asst)
+	} else {
+		err = w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, channelID).Scan(&asst)
 	}
+	if err == sql.ErrNoRows {
+		return Conversation{}, false, ErrUnknownChannel
+	} else if err != nil {
+		return Conversation{}, false, mapErr("read channel", err)
+	}
+	assistantID, threadKey := asst.String, "c:"+channelID
 	c, err := scanConversation(w.QueryRowContext(ctx, `SELECT `+conversationColumns+conversationFrom+`
-WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active'
-AND c.thread_key = COALESCE(?, 'a:' || (SELECT id FROM assistants WHERE tenant_id = ? AND is_default = 1))`,
-		w.tenant, in.LeadID, nullStr(&threadKey), w.tenant))
+WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active' AND c.thread_key = ?`,
+		w.tenant, in.LeadID, threadKey))
 	if err == nil {
 		return c, false, nil
 	}
@@ -266,10 +270,7 @@ AND c.thread_key = COALESCE(?, 'a:' || (SELECT id FROM assistants WHERE tenant_i
 			return Conversation{}, false, mapErr("find default assistant", err)
 		}
 	}
-	if threadKey == "" {
-		threadKey = "a:" + assistantID
-	}
-	c, err = insertConversation(ctx, w, in.LeadID, channelID, assistantID, threadKey, nil)
+	c, err = insertConversation(ctx, w, in.LeadID, &channelID, assistantID, threadKey, nil)
 	return c, leadCreated, err
 }
 

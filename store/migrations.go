@@ -24,7 +24,8 @@ var steps = []step{
 	{after: markIndexed},    // 5: messages indexed in batches (search_state)
 	{before: dropActivityIndexes, after: markConversationsIndexed}, // 6: conversations indexed in batches; leaner indexes
 	{}, // 7: search indexes merge two segments to a level (usermerge)
-	{before: addDeliveryKeys, after: backfillDeliveryKeys}, // 8: deliveries ordered per conversation or lead, not per destination
+	{before: addDeliveryKeys, after: backfillDeliveryKeys},            // 8: deliveries ordered per conversation or lead, not per destination
+	{before: addDefaultChannelColumn, after: moveOntoDefaultChannels}, // 9: a default channel per tenant; meta searched at any depth
 }
 
 // SchemaVersion is the version schema.sql describes.
@@ -182,4 +183,83 @@ WHERE status = 'pending' AND order_key = ''`); err != nil {
 	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET head = 1 WHERE rowid IN (
 SELECT min(rowid) FROM deliveries WHERE status = 'pending' GROUP BY destination, order_key)`)
 	return err
+}
+
+// addDefaultChannelColumn gives an older channels table its version-9
+// is_default column (schema.sql makes it when the table is new, and then the
+// unique index on it).
+func addDefaultChannelColumn(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('channels') WHERE name = 'is_default'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE channels ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0`)
+	return err
+}
+
+// moveOntoDefaultChannels makes each tenant's default channel and moves what
+// named no channel onto it: conversations (the default assistant's thread
+// key 'a:<assistant>' becomes the channel's 'c:<channel>', so the next
+// message finds the same conversation), their messages (the seed query
+// ?channel_id=&lead= reads messages by channel) and pending debounce
+// batches (their channel is part of the lock that keeps one turn at a time
+// per conversation). Old stream events keep channel_id ”: they expire
+// within PARLEY_EVENT_RETENTION. It also re-indexes the meta of
+// conversations whose meta nests objects or arrays, now searched at any
+// depth; the rest index to the same text as before.
+func moveOntoDefaultChannels(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, created_at FROM tenants t
+WHERE NOT EXISTS (SELECT 1 FROM channels WHERE tenant_id = t.id AND is_default = 1)`)
+	if err != nil {
+		return err
+	}
+	type tenant struct {
+		id      string
+		created int64
+	}
+	var tenants []tenant
+	for rows.Next() {
+		var t tenant
+		if err := rows.Scan(&t.id, &t.created); err != nil {
+			rows.Close()
+			return err
+		}
+		tenants = append(tenants, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if err := insertDefaultChannel(ctx, tx, t.id, t.created); err != nil {
+			return err
+		}
+	}
+	const def = `(SELECT id FROM channels ch WHERE ch.tenant_id = %s.tenant_id AND ch.is_default = 1)`
+	for _, q := range []string{
+		`UPDATE conversations SET channel_id = ` + fmt.Sprintf(def, "conversations") + `,
+  thread_key = CASE WHEN thread_key = 'a:' || (SELECT id FROM assistants a WHERE a.tenant_id = conversations.tenant_id AND a.is_default = 1)
+    THEN 'c:' || ` + fmt.Sprintf(def, "conversations") + ` ELSE thread_key END
+WHERE channel_id IS NULL`,
+		`UPDATE messages SET channel_id = ` + fmt.Sprintf(def, "messages") + ` WHERE channel_id IS NULL`,
+		`UPDATE batches SET channel_id = ` + fmt.Sprintf(def, "batches") + ` WHERE channel_id = ''`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("move onto default channels: %w", err)
+		}
+	}
+	// Conversations past conversations_indexed_through are indexed later by
+	// the indexer, with the new document already.
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO conversation_search (rowid, ident, meta)
+SELECT c.rowid, `+searchIdent+`, `+searchMeta+` FROM conversations c
+LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id
+WHERE c.pk <= (SELECT conversations_indexed_through FROM search_state)
+AND EXISTS (SELECT 1 FROM json_each(c.meta) WHERE type IN ('object', 'array'))`)
+	if err != nil {
+		return fmt.Errorf("index nested meta: %w", err)
+	}
+	return nil
 }

@@ -7,9 +7,17 @@ import (
 
 // The conversation_search document of a conversation row c joined to its lead
 // l: what identifies it, and its meta values (keys are not searched).
+//
+// Meta values are its string and number leaves at any depth (json_tree walks
+// nested objects and arrays): an integrator that files {"contact":{"city":
+// "Recife"}} searches for Recife as it would a top-level value. Booleans and
+// nulls are left out: a search for "1" or "true" should not find every
+// conversation with a flag set. (Version 9; before, only top-level values.)
 const (
-	searchIdent = `c.id || ' ' || c.lead_id || ' ' || coalesce(l.name, '') || ' ' || coalesce(l.phone, '') || ' ' || coalesce(l.email, '')`
-	searchMeta  = `coalesce((SELECT group_concat(value, ' ') FROM json_each(c.meta) WHERE type NOT IN ('object', 'array')), '')`
+	searchIdent  = `c.id || ' ' || c.lead_id || ' ' || coalesce(l.name, '') || ' ' || coalesce(l.phone, '') || ' ' || coalesce(l.email, '')`
+	metaLeaf     = `type IN ('text', 'integer', 'real')`
+	searchMeta   = `coalesce((SELECT group_concat(value, ' ') FROM json_tree(c.meta) WHERE ` + metaLeaf + `), '')`
+	metaHasValue = `EXISTS (SELECT 1 FROM json_tree(meta) WHERE ` + metaLeaf + ` AND value LIKE (? || '') ESCAPE '\')`
 )
 
 // indexConversations refreshes the search documents of the conversations

@@ -66,9 +66,12 @@ type Store struct {
 	hookCache map[string][]Webhook
 	seqs      seqCounters  // the writer's event counters (events.go)
 	threads   *threadCache // the writer's conversations (threads.go)
-	indexKick chan struct{}
-	ckKick    chan struct{}
-	ckStopped chan struct{}
+	// defaultChannels remembers each tenant's default channel id
+	// (Tenant.DefaultChannel); it never changes once made.
+	defaultChannels sync.Map
+	indexKick       chan struct{}
+	ckKick          chan struct{}
+	ckStopped       chan struct{}
 	// checkpoints counts the checkpointer's completed runs (for tests).
 	checkpoints atomic.Int64
 	// ckMu is held by whoever checkpoints (the background loop or the

@@ -62,6 +62,24 @@ func (s *Store) CountTenants(ctx context.Context) (int, error) {
 	return n, mapErr("count tenants", err)
 }
 
+// ListTenants lists every tenant, oldest first (an operator command).
+func (s *Store) ListTenants(ctx context.Context) ([]TenantInfo, error) {
+	rows, err := s.query(ctx, `SELECT id, name, postback_secret, created_at FROM tenants ORDER BY created_at, id`)
+	if err != nil {
+		return nil, mapErr("list tenants", err)
+	}
+	defer rows.Close()
+	out := []TenantInfo{}
+	for rows.Next() {
+		var t TenantInfo
+		if err := rows.Scan(&t.ID, &t.Name, &t.PostbackSecret, &t.CreatedAt); err != nil {
+			return nil, mapErr("scan tenant", err)
+		}
+		out = append(out, t)
+	}
+	return out, mapErr("list tenants", rows.Err())
+}
+
 // FirstTenant returns the oldest tenant (the bootstrap one).
 func (s *Store) FirstTenant(ctx context.Context) (TenantInfo, error) {
 	var t TenantInfo
@@ -70,7 +88,7 @@ func (s *Store) FirstTenant(ctx context.Context) (TenantInfo, error) {
 	return t, mapErr("first tenant", err)
 }
 
-// CreateTenant creates a tenant with its default assistant, its postback
+// CreateTenant creates a tenant with its default assistant and channel, its postback
 // secret and one API key. If key is empty a new one is generated. It returns
 // the tenant and the key in clear (the only time it exists in clear).
 func (s *Store) CreateTenant(ctx context.Context, name, key string) (TenantInfo, string, error) {
@@ -85,6 +103,9 @@ func (s *Store) CreateTenant(ctx context.Context, name, key string) (TenantInfo,
 			return mapErr("insert tenant", err)
 		}
 		if _, err := insertKey(ctx, w, t.ID, "default", key); err != nil {
+			return err
+		}
+		if err := insertDefaultChannel(ctx, w, t.ID, w.now); err != nil {
 			return err
 		}
 		_, err := insertAssistant(ctx, w, AssistantInput{Name: ptr("Default assistant")}, true)

@@ -177,13 +177,15 @@ func TestAgentSearch(t *testing.T) {
 		{"meta", "77123", sorted(byMeta)},
 		{"meta", "curitiba", sorted(byMeta)},
 		{"meta", "#7", sorted(byShortMeta)},
-		{"meta", "order", sorted()},   // keys are not values
-		{"meta", "hidden", sorted()},  // nor are nested objects
-		{"meta", "QX-4455", sorted()}, // message text is not meta
-		{"meta", "¿¡", sorted()},      // not on the scan path either
-		{"meta", "Joana", sorted()},   // nor the lead
-		{"meta", "Zeta", sorted()},    // nor the agent
-		{"meta", byID[:13], sorted()}, // nor the id
+		{"meta", "order", sorted()},          // keys are not values
+		{"meta", "hidden", sorted(byMeta)},   // values at any depth count
+		{"search", "hidden", sorted(byMeta)}, // for search too
+		{"meta", "deep", sorted()},           // but not nested keys
+		{"meta", "QX-4455", sorted()},        // message text is not meta
+		{"meta", "¿¡", sorted()},             // not on the scan path either
+		{"meta", "Joana", sorted()},          // nor the lead
+		{"meta", "Zeta", sorted()},           // nor the agent
+		{"meta", byID[:13], sorted()},        // nor the id
 	}
 	for _, c := range cases {
 		t.Run(c.param+"="+c.value, func(t *testing.T) {

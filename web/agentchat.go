@@ -240,6 +240,11 @@ func (s *Server) updateAgentConversation(c echo.Context) error {
 	if err := bindJSON(c, &meta); err != nil {
 		return err
 	}
+	// {"meta":{…}}, the shape create takes, merges those pairs: clients
+	// send it, and a nested "meta" key is never what they meant.
+	if inner, ok := meta["meta"].(map[string]any); ok && len(meta) == 1 {
+		meta = inner
+	}
 	if msg := metaProblem(meta); msg != "" {
 		return invalid(FieldError{"meta", msg})
 	}
@@ -250,22 +255,36 @@ func (s *Server) updateAgentConversation(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"message": "conversation updated"})
 }
 
-// chatText reads the {"text"} body of the chat routes.
+// chatText reads the {"text"} body of the chat routes. Clients written for
+// other chat APIs send the same thing as message, content, question or
+// prompt; the first non-empty one wins, text first. Only the field that won
+// is checked, so a stray wrong-typed alias beside a good text is no error.
 func chatText(c echo.Context) (string, error) {
-	var b struct {
-		Text string `json:"text"`
-	}
+	var b map[string]any
 	if err := bindJSON(c, &b); err != nil {
 		return "", err
 	}
-	switch {
-	case strings.TrimSpace(b.Text) == "":
-		return "", invalid(FieldError{"text", "is required"})
-	case len(b.Text) > maxContentBytes:
-		return "", invalid(FieldError{"text", "must be at most 65536 bytes"})
+	for _, name := range chatTextFields {
+		v, present := b[name]
+		if !present || v == nil {
+			continue
+		}
+		text, ok := v.(string)
+		switch {
+		case !ok:
+			return "", invalid(FieldError{name, "must be a string"})
+		case strings.TrimSpace(text) == "":
+			continue
+		case len(text) > maxContentBytes:
+			return "", invalid(FieldError{name, "must be at most 65536 bytes"})
+		}
+		return text, nil
 	}
-	return b.Text, nil
+	return "", invalid(FieldError{"text", "is required (or one of message, content, question, prompt)"})
 }
+
+// chatTextFields are the body members chatText reads, in order of preference.
+var chatTextFields = []string{"text", "message", "content", "question", "prompt"}
 
 type sentMessageJSON struct {
 	ID        string     `json:"id"`

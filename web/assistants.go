@@ -217,7 +217,11 @@ func (s *Server) updateChannel(c echo.Context) error {
 
 func (s *Server) deleteChannel(c echo.Context) error {
 	id := c.Param("id")
-	if err := tenantOf(c).DeleteChannel(c.Request().Context(), id); err != nil {
+	err := tenantOf(c).DeleteChannel(c.Request().Context(), id)
+	if errors.Is(err, store.ErrDefaultChannel) {
+		return problem(http.StatusConflict, CodeConflict, "the default channel cannot be deleted")
+	}
+	if err != nil {
 		return orNotFound(err, "channel", id)
 	}
 	return c.NoContent(http.StatusNoContent)

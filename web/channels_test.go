@@ -49,8 +49,9 @@ func TestChannelCRUD(t *testing.T) {
 		t.Errorf("channel still points at a deleted assistant: %v", got)
 	}
 
+	// The tenant's default channel lists first, then this one.
 	list := wantData[[]obj](t, e.do("GET", "/backend/channels", nil), http.StatusOK)
-	if len(list.Data) != 1 || list.Pagination.Total != 1 || list.Data[0]["id"] != id {
+	if len(list.Data) != 2 || list.Pagination.Total != 2 || list.Data[0]["is_default"] != true || list.Data[1]["id"] != id {
 		t.Errorf("list = %v %+v", list.Data, list.Pagination)
 	}
 	wantFields(t, e.do("GET", "/backend/channels?limit=101", nil), "limit")
@@ -93,7 +94,7 @@ func TestChannelTypesAndAssistant(t *testing.T) {
 		t.Errorf("assistant_id without one = %#v, want null", v)
 	}
 	list := wantData[[]obj](t, e.do("GET", "/backend/channels?limit=100", nil), http.StatusOK)
-	if list.Pagination.Total != 8 {
-		t.Errorf("total = %d, want 8 channels", list.Pagination.Total)
+	if list.Pagination.Total != 9 {
+		t.Errorf("total = %d, want 8 channels and the default one", list.Pagination.Total)
 	}
 }

@@ -215,3 +215,16 @@ func convBareArray(t *testing.T, r response) []obj {
 // convTick sleeps a few milliseconds so that the next write gets a later
 // timestamp (the store keeps milliseconds): ordering only, never timing.
 func convTick() { time.Sleep(3 * time.Millisecond) }
+
+// convDefaultChannel is the id of the tenant's default channel, where
+// messages that name no channel go.
+func convDefaultChannel(t *testing.T, e *env) string {
+	t.Helper()
+	for _, c := range wantData[[]obj](t, e.do(http.MethodGet, "/backend/channels?limit=100", nil), http.StatusOK).Data {
+		if c["is_default"] == true {
+			return str(t, c, "id")
+		}
+	}
+	t.Fatal("the tenant has no default channel")
+	return ""
+}

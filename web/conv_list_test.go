@@ -27,8 +27,8 @@ func TestConvIdentity(t *testing.T) {
 		t.Errorf("an operator message went to %v, want %s", sent["conversation_id"], first)
 	}
 	c := convGet(t, e, first)
-	if c["channel_id"] != nil || c["assistant_id"] != def || c["lead_id"] != lead {
-		t.Errorf("conversation without channel = %v, want channel_id null, default assistant, lead %s", c, lead)
+	if c["channel_id"] != convDefaultChannel(t, e) || c["assistant_id"] != def || c["lead_id"] != lead {
+		t.Errorf("conversation without channel = %v, want the default channel, default assistant, lead %s", c, lead)
 	}
 
 	onPlain := str(t, convProcess(t, e, lead, "user", "on plain", chPlain), "conversation_id")
@@ -203,7 +203,7 @@ func TestConvItemShape(t *testing.T) {
 	if lm["content"] != "You said: tudo bem?" || lm["role"] != "assistant" || !timestampRE.MatchString(str(t, lm, "timestamp")) {
 		t.Errorf("last_message = %v, want the AI's last answer", lm)
 	}
-	if c["id"] != convID || c["lead_id"] != lead || c["channel_id"] != nil || c["assistant_id"] != def || c["unread_count"] != 2.0 ||
+	if c["id"] != convID || c["lead_id"] != lead || c["channel_id"] != convDefaultChannel(t, e) || c["assistant_id"] != def || c["unread_count"] != 2.0 ||
 		c["is_ai_active"] != true || c["status"] != "active" {
 		t.Errorf("conversation = %v", c)
 	}

@@ -124,6 +124,14 @@ func (s *Server) process(c echo.Context) error {
 	if b.TenantID != ten.ID() {
 		return problem(http.StatusForbidden, CodeForbidden, "tenant_id does not match the API key's tenant")
 	}
+	// No channel means the tenant's default one, named here rather than
+	// left empty: the pipeline keeps one turn at a time per lead and
+	// channel, and the conversation's channel is the default's id.
+	if b.ChannelID == "" {
+		if b.ChannelID, err = ten.DefaultChannel(c.Request().Context()); err != nil {
+			return err
+		}
+	}
 	in := ai.Inbound{LeadID: b.LeadID, ChannelID: b.ChannelID, Role: b.Role, Content: b.Content,
 		MessageType: b.MessageType, URL: b.URL, ExternalID: b.ExternalID, IdempotencyKey: idemKey}
 	if b.Debounce {

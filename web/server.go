@@ -234,6 +234,9 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// probeRoutes are the health checks and the metrics scrape, logged at debug.
+var probeRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 // requestLog logs one line per request: never the query string (it may hold
 // ?token=) nor any header.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
@@ -244,7 +247,13 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err) // render now so that the logged status is the one sent
 		}
 		took := time.Since(start)
-		s.log.Info("request", "method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path,
+		// Health checks and scrapes come every few seconds from machines:
+		// at info they would bury the requests people read logs for.
+		level := slog.LevelInfo
+		if probeRoutes[c.Path()] {
+			level = slog.LevelDebug
+		}
+		s.log.Log(c.Request().Context(), level, "request", "method", c.Request().Method, "route", c.Path(), "path", c.Request().URL.Path,
 			"status", c.Response().Status, "duration_ms", float64(took.Microseconds())/1000,
 			"request_id", requestID(c))
 		if s.cfg.Metrics != nil {

@@ -67,11 +67,27 @@ export function shortTime(ts) {
 /** longTime is the full local date and time, for title attributes. */
 export const longTime = (ts) => (ms(ts) ? fullFmt.format(new Date(ms(ts))) : '');
 
-/** leadName is what a conversation is called: the lead's name, phone or id. */
+/**
+ * leadName is what a conversation is called: the lead's name or phone. A lead
+ * with neither (a web visitor of the agent-conversation API, whose id the
+ * server made up) is called by the conversation's meta name when it has one,
+ * else "Visitor" and the last characters of its id: a raw UUID tells an
+ * operator nothing, and its first characters are a timestamp that visitors
+ * of the same hour share. Other ids (a WhatsApp JID) are shown as they are.
+ */
 export function leadName(c) {
   const l = (c && c.lead) || {};
-  return l.name || l.phone || prettyId(l.id || (c && c.lead_id)) || 'Unknown lead';
+  if (l.name) return l.name;
+  if (l.phone) return l.phone;
+  const meta = (c && c.meta) || {};
+  const given = [meta.name, meta.nome, meta.lead_name].find((v) => typeof v === 'string' && v.trim());
+  if (given) return given.trim();
+  const id = l.id || (c && c.lead_id) || '';
+  if (UUID.test(id)) return 'Visitor ' + id.slice(-4);
+  return prettyId(id) || 'Unknown lead';
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** prettyId shows a WhatsApp JID (5511999999999@s.whatsapp.net) as its number. */
 export function prettyId(id) {
