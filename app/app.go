@@ -212,10 +212,16 @@ func (a *App) Start(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.worker.Run(bg) }()
 	go func() { defer a.wg.Done(); a.Broker.RunPruner(bg) }()
 	go func() { defer a.wg.Done(); a.Broker.RunReauthorizer(bg) }()
-	go func() { defer a.wg.Done(); housekeeping(bg, a.Store, a.cfg.DeliveryRetention, a.log) }()
+	go func() {
+		defer a.wg.Done()
+		every(bg, housekeepingEvery, func() { housekeeping(bg, a.Store, a.cfg.DeliveryRetention, a.log) })
+	}()
 	if a.cfg.BackupDir != "" {
 		a.wg.Add(1)
-		go func() { defer a.wg.Done(); scheduleBackups(bg, a.cfg, a.log, a.Metrics.BackupTaken) }()
+		go func() {
+			defer a.wg.Done()
+			every(bg, a.cfg.BackupInterval, func() { scheduledBackup(bg, a.cfg, a.log, a.Metrics.BackupTaken) })
+		}()
 	}
 	return nil
 }

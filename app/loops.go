@@ -19,10 +19,9 @@ import (
 // pass deletes in short batches (store/retention.go).
 const housekeepingEvery = 10 * time.Minute
 
-// housekeeping deletes what is kept only for a while and hands a large
-// surplus of free pages back to the file system.
-func housekeeping(ctx context.Context, st *store.Store, deliveryRetention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(housekeepingEvery)
+// every calls f every d until ctx ends: the shape of each background loop.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -30,17 +29,23 @@ func housekeeping(ctx context.Context, st *store.Store, deliveryRetention time.D
 			return
 		case <-t.C:
 		}
-		if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("prune idempotency keys", "err", err)
-		}
-		if _, err := st.PruneDeliveries(ctx, st.Now().Add(-deliveryRetention)); err != nil && ctx.Err() == nil {
-			log.Warn("prune delivered deliveries", "err", err)
-		}
-		if n, err := st.ReturnFreePages(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("return free pages", "err", err)
-		} else if n > 0 {
-			log.Info("database file shrunk", "pages", n)
-		}
+		f()
+	}
+}
+
+// housekeeping deletes what is kept only for a while and hands a large
+// surplus of free pages back to the file system (one pass).
+func housekeeping(ctx context.Context, st *store.Store, deliveryRetention time.Duration, log *slog.Logger) {
+	if _, err := st.PruneIdempotency(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("prune idempotency keys", "err", err)
+	}
+	if _, err := st.PruneDeliveries(ctx, st.Now().Add(-deliveryRetention)); err != nil && ctx.Err() == nil {
+		log.Warn("prune delivered deliveries", "err", err)
+	}
+	if n, err := st.ReturnFreePages(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("return free pages", "err", err)
+	} else if n > 0 {
+		log.Info("database file shrunk", "pages", n)
 	}
 }
 
@@ -52,32 +57,22 @@ const (
 	backupSuffix = ".db"
 )
 
-// scheduleBackups takes a backup into cfg.BackupDir every cfg.BackupInterval
-// and keeps the newest cfg.BackupKeep. A failure is logged and counted; it
-// never stops the server.
-func scheduleBackups(ctx context.Context, cfg Config, log *slog.Logger, count func(outcome string)) {
-	t := time.NewTicker(cfg.BackupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		info, err := takeBackup(ctx, cfg)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+// scheduledBackup takes a backup into cfg.BackupDir (every
+// cfg.BackupInterval) and keeps the newest cfg.BackupKeep. A failure is
+// logged and counted; it never stops the server.
+func scheduledBackup(ctx context.Context, cfg Config, log *slog.Logger, count func(outcome string)) {
+	info, err := takeBackup(ctx, cfg)
+	if err != nil {
+		if ctx.Err() == nil {
 			count("error")
 			log.Error("scheduled backup failed", "dir", cfg.BackupDir, "err", err)
-			continue
 		}
-		count("ok")
-		log.Info("backup written", "file", info.File, "bytes", info.Bytes, "seconds", info.Seconds)
-		if err := pruneBackups(cfg.BackupDir, cfg.BackupKeep); err != nil {
-			log.Warn("removing old backups", "dir", cfg.BackupDir, "err", err)
-		}
+		return
+	}
+	count("ok")
+	log.Info("backup written", "file", info.File, "bytes", info.Bytes, "seconds", info.Seconds)
+	if err := pruneBackups(cfg.BackupDir, cfg.BackupKeep); err != nil {
+		log.Warn("removing old backups", "dir", cfg.BackupDir, "err", err)
 	}
 }
 
