@@ -3,20 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/parley-dev/parley/store"
 )
 
 // runBackup is `parley backup FILE`: a consistent copy of the live database,
-// taken beside a running server without stopping its writes.
+// taken beside a running server without stopping its writes. Scheduled
+// backups are app's (PARLEY_BACKUP_DIR).
 func runBackup(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return usageError("backup: give exactly one FILE to write (see parley help)")
@@ -26,83 +21,4 @@ func runBackup(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(info)
-}
-
-// backupPrefix and backupLayout name scheduled backups by UTC time, so that
-// names sort in time order.
-const (
-	backupPrefix = "parley-"
-	backupLayout = "20060102T150405Z"
-	backupSuffix = ".db"
-)
-
-// scheduleBackups takes a backup into cfg.BackupDir every cfg.BackupInterval
-// and keeps the newest cfg.BackupKeep. A failure is logged and counted; it
-// never stops the server.
-func scheduleBackups(ctx context.Context, cfg Config, log *slog.Logger, count func(outcome string)) {
-	t := time.NewTicker(cfg.BackupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		info, err := takeBackup(ctx, cfg)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			count("error")
-			log.Error("scheduled backup failed", "dir", cfg.BackupDir, "err", err)
-			continue
-		}
-		count("ok")
-		log.Info("backup written", "file", info.File, "bytes", info.Bytes, "seconds", info.Seconds)
-		if err := pruneBackups(cfg.BackupDir, cfg.BackupKeep); err != nil {
-			log.Warn("removing old backups", "dir", cfg.BackupDir, "err", err)
-		}
-	}
-}
-
-// takeBackup writes one scheduled backup.
-func takeBackup(ctx context.Context, cfg Config) (store.BackupInfo, error) {
-	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
-		return store.BackupInfo{}, err
-	}
-	name := backupPrefix + time.Now().UTC().Format(backupLayout) + backupSuffix
-	return store.Backup(ctx, cfg.DB, filepath.Join(cfg.BackupDir, name))
-}
-
-// pruneBackups removes the oldest scheduled backups beyond keep. Only files
-// named like scheduled backups are touched.
-func pruneBackups(dir string, keep int) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		stamp, prefixed := strings.CutPrefix(n, backupPrefix)
-		stamp, suffixed := strings.CutSuffix(stamp, backupSuffix)
-		if !prefixed || !suffixed || e.IsDir() {
-			continue
-		}
-		if _, err := time.Parse(backupLayout, stamp); err == nil {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names) // oldest first
-	var errs []error
-	for len(names) > keep {
-		if err := os.Remove(filepath.Join(dir, names[0])); err != nil {
-			errs = append(errs, err)
-		}
-		names = names[1:]
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%d old backups not removed: %w", len(errs), errs[0])
-	}
-	return nil
 }

@@ -1,8 +1,9 @@
 // Command parley is a self-hosted AI conversation server: one binary, an
 // embedded SQLite store, two REST dialects, live SSE streams and AI turns.
 //
-// main wires the parts (config → store → web → http.Server) and handles
-// signals; everything else lives in its package.
+// main reads the configuration, hands it to package app (which wires the
+// parts), serves its handler over http.Server and handles signals;
+// everything else lives in its package.
 package main
 
 import (
@@ -21,9 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/parley-dev/parley/metrics"
 	"github.com/parley-dev/parley/store"
-	"github.com/parley-dev/parley/web"
 )
 
 //go:embed schema.sql
@@ -81,19 +80,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	return 0
 }
 
-func openStore(ctx context.Context, cfg Config, opts ...store.Options) (*store.Store, error) {
-	var o store.Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	o.ReadMap = int64(cfg.DBMmapMB) << 20
-	o.WALMax = int64(cfg.WALMaxMB) << 20
-	if cfg.DBSync == "normal" {
-		o.Sync = store.SyncNormal
-	}
-	return store.Open(ctx, cfg.DB, schemaSQL, o)
-}
-
 // minBootstrapKey is the shortest PARLEY_BOOTSTRAP_API_KEY accepted: a key
 // an operator types by hand must not be guessable, and 32 characters of
 // hex are 128 bits.
@@ -121,33 +107,21 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 		return err
 	}
 	defer release()
-	m := metrics.New()
-	st, err := openStore(ctx, cfg, store.Options{WriteWait: m.WriteWait, CheckpointPause: m.CheckpointPause,
-		WALSync: m.WALSync, Logger: log})
+	a, err := newApp(ctx, cfg, log, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := bootstrap(ctx, st, cfg.BootstrapAPIKey, stderr); err != nil {
+	defer a.Close()
+	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	p, err := start(ctx, cfg, st, log, m)
-	if err != nil {
-		return err
-	}
-	defer p.stop()
-	trusted, _ := cfg.trustedNets() // checked by loadConfig
-	e := web.New(web.Config{MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute, Logger: log,
-		AuthFailuresPerMinute: cfg.AuthFailuresPerMinute, TrustedProxies: trusted, BodyTimeout: cfg.BodyTimeout,
-		AllowPrivateNetworks: cfg.AllowPrivateNetworks, Broker: p.broker, Pipeline: p.pipeline,
-		Metrics: m, MetricsHandler: m.Handler()}, st)
 	srv := &http.Server{
-		Handler:           e,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	srv.RegisterOnShutdown(func() { p.broker.Shutdown(context.Background()) })
+	srv.RegisterOnShutdown(a.OnShutdown)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,20 +23,19 @@ import (
 
 	"github.com/go-pdf/fpdf"
 
-	"github.com/parley-dev/parley/ai"
-	"github.com/parley-dev/parley/netguard"
+	"github.com/parley-dev/parley/app"
 	"github.com/parley-dev/parley/store/storetest"
 	"github.com/parley-dev/parley/stream"
-	"github.com/parley-dev/parley/web"
 )
 
 // aiDelay is how long the builtin provider thinks before answering: long
 // enough for the typing indicator to be seen, short enough to keep tests fast.
 const aiDelay = 400 * time.Millisecond
 
-// server is the real Parley HTTP stack (store, broker, turn pipeline, web.New
-// with the UI mounted) on httptest, with a tenant, its key, and a second
-// server that plays the integrator's media host.
+// server is the real Parley server (package app: store, broker, turn
+// pipeline, debounce, delivery, the HTTP stack with the UI mounted) on
+// httptest, with a tenant, its key, and a second server that plays the
+// integrator's media host.
 type server struct {
 	t      *testing.T
 	URL    string // the server, for the test's own requests
@@ -53,37 +53,36 @@ const pdfText = "Parley price list: solar panel 400 W costs 1290 reais"
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	st := storetest.New(t)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := app.Config{DB: filepath.Join(t.TempDir(), "parley.db"), Schema: storetest.Schema(t), MaxBodyBytes: 1 << 20,
+		BuiltinDelay: aiDelay, MediaTimeout: 10 * time.Second, MaxMediaBytes: 16 << 20, MaxPDFPages: 50, MaxPDFChars: 20000,
+		DeliveryRetrySchedule: "1m,5m,30m", AllowPrivateNetworks: true, Logger: log}
 	// EventSource waits `retry` before reconnecting: 1 s instead of 5 keeps the
 	// reconnection tests quick.
-	broker := stream.New(st, stream.Options{Logger: log, Retry: time.Second})
-	st.OnEvents(broker.Publish)
-	provider, err := ai.NewBuiltin(ai.BuiltinConfig{Delay: aiDelay})
+	a, err := app.New(context.Background(), cfg, app.Options{Stream: &stream.Options{Retry: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := netguard.NewClient(netguard.Options{AllowPrivate: true, Timeout: 10 * time.Second})
-	fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
-		return netguard.FetchHeld(ctx, client, url, 16<<20, nil)
+	if err := a.Start(context.Background()); err != nil {
+		a.Close()
+		t.Fatal(err)
 	}
-	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log})
-	e := web.New(web.Config{MaxBodyBytes: 1 << 20, Logger: log, AllowPrivateNetworks: true, Broker: broker, Pipeline: pipeline}, st)
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config.RegisterOnShutdown(func() { broker.Shutdown(context.Background()) })
+	srv := httptest.NewUnstartedServer(a.Handler)
+	srv.Config.RegisterOnShutdown(a.OnShutdown)
 	srv.Start()
 
 	media := httptest.NewServer(mediaHandler(t))
 	t.Cleanup(func() {
-		broker.Shutdown(context.Background())
+		a.OnShutdown()
 		srv.Close()
+		a.Close()
 		media.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	ten, key := storetest.Tenant(t, st, "Acme Solar")
+	ten, key := storetest.Tenant(t, a.Store, "Acme Solar")
 	return &server{t: t, URL: srv.URL, Key: key, Tenant: ten.ID(), Media: media.URL, Link: newLink(t, srv.Listener.Addr().String()), logs: logs}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/parley-dev/parley/ai"
 	"github.com/parley-dev/parley/ai/queue"
-	"github.com/parley-dev/parley/debounce"
+	"github.com/parley-dev/parley/app"
 	"github.com/parley-dev/parley/delivery"
 	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
@@ -26,7 +27,8 @@ import (
 )
 
 // env is one running server over a real store, with a tenant and its key:
-// the real broker, turn pipeline and debounce scheduler, wired as main does.
+// the real broker, turn pipeline, debounce scheduler and delivery worker,
+// wired by package app as main's are.
 type env struct {
 	t        testing.TB
 	srv      *httptest.Server
@@ -76,64 +78,44 @@ func newEnv(t *testing.T, mutate ...func(*web.Config)) *env {
 }
 
 // newEnvWith is newEnv with a choice of provider, guard and stream options.
+// The server is app's, wired as main wires it; only the test's choices and
+// the media and PDF limits main would read from its defaults are set here.
 func newEnvWith(t testing.TB, o envOpts) *env {
 	t.Helper()
-	st := storetest.New(t)
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if o.Stream.Logger == nil {
-		o.Stream.Logger = log
+	schedule := o.DeliverySchedule
+	if schedule == nil {
+		schedule = delivery.DefaultSchedule
 	}
-	broker := stream.New(st, o.Stream)
-	st.OnEvents(broker.Publish)
-	provider := o.Provider
-	if provider == nil {
-		b, err := ai.NewBuiltin(ai.BuiltinConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		provider = b
-	}
-	client := netguard.NewClient(netguard.Options{AllowPrivate: !o.GuardPrivate, Timeout: 10 * time.Second})
-	fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
-		return netguard.FetchHeld(ctx, client, url, 16<<20, o.MediaMemory)
-	}
-	pipeline := ai.NewPipeline(st, provider, broker, fetch, ai.PipelineConfig{MaxPDFPages: 50, MaxPDFChars: 20000, Logger: log,
-		Queue: o.AIQueue, BatchRetryDelay: o.BatchRetryDelay})
-	sched := debounce.New(nil, pipeline.Fire)
-	sched.Start()
-	if err := pipeline.StartDebounce(context.Background(), sched); err != nil {
+	cfg := app.Config{DB: filepath.Join(t.TempDir(), "parley.db"), Schema: storetest.Schema(t), MaxBodyBytes: 1 << 20,
+		MediaTimeout: 10 * time.Second, MaxMediaBytes: 16 << 20, MaxPDFPages: 50, MaxPDFChars: 20000,
+		DeliveryTimeout: 5 * time.Second, AllowPrivateNetworks: !o.GuardPrivate, Logger: log}
+	a, err := app.New(context.Background(), cfg, app.Options{Provider: o.Provider, Stream: &o.Stream,
+		DeliverySchedule: schedule, AIQueue: o.AIQueue, BatchRetryDelay: o.BatchRetryDelay, MediaMemory: o.MediaMemory,
+		Web: func(c *web.Config) {
+			for _, m := range o.Mutate {
+				m(c)
+			}
+		}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	worker := delivery.New(st, delivery.Options{AllowPrivate: !o.GuardPrivate, Timeout: 5 * time.Second,
-		Schedule: o.DeliverySchedule, Logger: log})
-	st.OnOutbox(worker.Notify)
-	wctx, stopWorker := context.WithCancel(context.Background())
-	workerDone := make(chan struct{})
-	go func() { defer close(workerDone); worker.Run(wctx) }()
-	reauthDone := make(chan struct{})
-	go func() { defer close(reauthDone); broker.RunReauthorizer(wctx) }()
-	cfg := web.Config{MaxBodyBytes: 1 << 20, RateLimitPerMinute: 0, Logger: log,
-		AllowPrivateNetworks: !o.GuardPrivate, Broker: broker, Pipeline: pipeline}
-	for _, m := range o.Mutate {
-		m(&cfg)
+	if err := a.Start(context.Background()); err != nil {
+		a.Close()
+		t.Fatal(err)
 	}
-	handler := web.New(cfg, st)
-	srv := httptest.NewUnstartedServer(handler)
-	srv.Config.RegisterOnShutdown(func() { broker.Shutdown(context.Background()) })
+	srv := httptest.NewUnstartedServer(a.Handler)
+	srv.Config.RegisterOnShutdown(a.OnShutdown)
 	srv.Start()
 	t.Cleanup(func() {
-		broker.Shutdown(context.Background())
+		a.OnShutdown()
 		srv.Close()
-		sched.Close()
-		pipeline.StopDebounce()
-		stopWorker()
-		<-workerDone
-		<-reauthDone
+		a.Close()
 	})
-	ten, key := storetest.Tenant(t, st, "acme")
-	return &env{t: t, srv: srv, store: st, tenant: ten, key: key, logs: logs, broker: broker, pipeline: pipeline, handler: handler,
-		oaOnce: &sync.Once{}}
+	ten, key := storetest.Tenant(t, a.Store, "acme")
+	return &env{t: t, srv: srv, store: a.Store, tenant: ten, key: key, logs: logs, broker: a.Broker, pipeline: a.Pipeline,
+		handler: a.Handler, oaOnce: &sync.Once{}}
 }
 
 // response is a finished request: status, headers and the body read whole.

@@ -2,14 +2,10 @@ package web_test
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/parley-dev/parley/web"
 )
 
 // malformedBodies are bodies no JSON route may choke on.
@@ -66,7 +62,7 @@ func TestMalformedBodiesOnEveryRoute(t *testing.T) {
 	ids := map[string]string{"lead": str(t, lead, "id"), "assistant": str(t, asst, "id"), "bot": str(t, asst, "id"),
 		"channel": str(t, ch, "id")}
 
-	routes := web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, e.store).Routes()
+	routes := e.routes()
 	var paths []string
 	for _, rt := range routes {
 		if rt.Method == http.MethodPost || rt.Method == http.MethodPut {

@@ -2,19 +2,13 @@ package web_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-dev/parley/ai"
-	"github.com/parley-dev/parley/store"
-	"github.com/parley-dev/parley/store/storetest"
 	"github.com/parley-dev/parley/stream"
 	"github.com/parley-dev/parley/web"
 )
@@ -223,12 +217,7 @@ func oaSpecialServers(t *testing.T, v *oaValidator) {
 	sc.do(oaReq{Want: 503}, "GET", "/backend/conversations/"+one+"/stream", nil)
 	wg.Wait()
 
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gone.db"), storetest.Schema(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, st))
-	t.Cleanup(srv.Close)
-	st.Close()
-	v.client(t, srv.URL, "").do(oaReq{Want: 503, NoAuth: true}, "GET", "/readyz", nil)
+	gone := newEnv(t)
+	gone.store.Close()
+	v.client(t, gone.srv.URL, "").do(oaReq{Want: 503, NoAuth: true}, "GET", "/readyz", nil)
 }

@@ -11,8 +11,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/parley-dev/parley/metrics"
-	"github.com/parley-dev/parley/store/storetest"
 	"github.com/parley-dev/parley/web"
 	"github.com/parley-dev/parley/web/apidocs"
 )
@@ -84,10 +82,8 @@ var oaEchoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 // does not describe.
 func oaRoutes(t *testing.T) map[string]bool {
 	t.Helper()
-	m := metrics.New()
-	e := web.New(web.Config{Metrics: m, MetricsHandler: m.Handler()}, storetest.New(t))
 	routes := map[string]bool{}
-	for _, r := range e.Routes() {
+	for _, r := range newEnv(t).routes() {
 		if r.Method == echo.RouteNotFound || strings.Contains(r.Path, "*") || r.Path == "/" || r.Path == "" {
 			continue
 		}

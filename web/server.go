@@ -18,7 +18,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-dev/parley/ai"
-	"github.com/parley-dev/parley/netguard"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/stream"
 	"github.com/parley-dev/parley/ui"
@@ -43,11 +42,9 @@ type Config struct {
 
 	// AllowPrivateNetworks lifts the SSRF guard (local integration tests).
 	AllowPrivateNetworks bool
-	// Broker serves the SSE streams; nil gets a default one fed by the store.
-	Broker *stream.Broker
-	// Pipeline runs AI turns; nil gets the builtin provider and a guarded
-	// fetcher, without debounce (debounced requests then answer 503): main
-	// and the tests wire a full one.
+	// Broker serves the SSE streams and Pipeline runs AI turns; both are
+	// required, and package app builds them with everything they need.
+	Broker   *stream.Broker
 	Pipeline *ai.Pipeline
 	// Metrics, when set, is told about every request; MetricsHandler serves /metrics.
 	Metrics        RequestObserver
@@ -71,7 +68,8 @@ type Server struct {
 	pipeline *ai.Pipeline
 }
 
-// New builds the echo instance with every route.
+// New builds the echo instance with every route. It panics without
+// cfg.Broker or cfg.Pipeline: a server without them is a wiring mistake.
 func New(cfg Config, st *store.Store) *echo.Echo {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -85,18 +83,8 @@ func New(cfg Config, st *store.Store) *echo.Echo {
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = defaultBodyTimeout
 	}
-	if cfg.Broker == nil {
-		cfg.Broker = stream.New(st, stream.Options{Logger: cfg.Logger})
-		st.OnEvents(cfg.Broker.Publish)
-	}
-	if cfg.Pipeline == nil {
-		builtin, _ := ai.NewBuiltin(ai.BuiltinConfig{}) // the zero config cannot fail
-		client := netguard.NewClient(netguard.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: 30 * time.Second})
-		budget := netguard.NewBudget(128 << 20)
-		fetch := func(ctx context.Context, url string) ([]byte, string, func(), error) {
-			return netguard.FetchHeld(ctx, client, url, 16<<20, budget)
-		}
-		cfg.Pipeline = ai.NewPipeline(st, builtin, cfg.Broker, fetch, ai.PipelineConfig{Logger: cfg.Logger})
+	if cfg.Broker == nil || cfg.Pipeline == nil {
+		panic("web: New needs a Broker and a Pipeline (package app wires them)")
 	}
 	s := &Server{
 		cfg: cfg, store: st, log: cfg.Logger,
