@@ -274,12 +274,21 @@ func TestPostgresEventIDsSequenceControl(t *testing.T) {
 
 // BenchmarkPostgresEventSeq measures write transactions per second (a fact
 // and 1–3 events each) with 8 writers on one tenant, whose counter
-// serializes them, and spread over 100 tenants.
+// serializes them, spread over 100 tenants, and, for reference, on one
+// tenant with ids from a sequence (not serialized, and not gap-free).
 func BenchmarkPostgresEventSeq(b *testing.B) {
-	for _, tenants := range []int{1, 100} {
-		b.Run(fmt.Sprintf("tenants=%d", tenants), func(b *testing.B) {
-			r := pgEventRun{writers: 8}
-			db := pgEventsSetUp(b, &r, tenants)
+	for _, bc := range []struct {
+		name     string
+		tenants  int
+		sequence bool
+	}{
+		{"tenants=1", 1, false},
+		{"tenants=100", 100, false},
+		{"tenants=1/sequence", 1, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := pgEventRun{writers: 8, sequence: bc.sequence}
+			db := pgEventsSetUp(b, &r, bc.tenants)
 			r.txPerWriter = max(1, b.N/r.writers)
 			b.ResetTimer()
 			res, err := pgRunWriters(context.Background(), db, r)
