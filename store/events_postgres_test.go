@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -270,6 +271,68 @@ func TestPostgresEventIDsSequenceControl(t *testing.T) {
 	missed := committed - tl.seen[r.tenants[0]]
 	t.Logf("control (ids from a sequence): the tail missed %d of %d committed events (%.1f %%)",
 		missed, committed, 100*float64(missed)/float64(committed))
+}
+
+// TestPostgresBumpEventSeq checks the counter's arithmetic, that a
+// rollback gives the ids back, and a missing tenant.
+func TestPostgresBumpEventSeq(t *testing.T) {
+	r := pgEventRun{}
+	db := pgEventsSetUp(t, &r, 1)
+	ctx := context.Background()
+	tenant := r.tenants[0]
+	step := func(commit bool, fn func(tx *sql.Tx) (int64, error)) int64 {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := fn(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return last
+	}
+	bump := func(n int) func(tx *sql.Tx) (int64, error) {
+		return func(tx *sql.Tx) (int64, error) { return pgBumpEventSeq(ctx, tx, tenant, n) }
+	}
+	evs := []Event{{Type: EventNewMessage, Payload: []byte(`{}`)}, {Type: EventStatusChange, Payload: []byte(`{}`)}}
+	for _, tc := range []struct {
+		name   string
+		commit bool
+		fn     func(tx *sql.Tx) (int64, error)
+		want   int64
+	}{
+		{"bump 3", true, bump(3), 3},
+		{"bump 2, rolled back", false, bump(2), 5},
+		{"bump 1 reuses the rolled-back ids", true, bump(1), 4},
+		{"append 2 events", true, func(tx *sql.Tx) (int64, error) { return pgAppendEvents(ctx, tx, tenant, evs) }, 6},
+	} {
+		if got := step(tc.commit, tc.fn); got != tc.want {
+			t.Errorf("%s: last = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if evs[0].Seq != 5 || evs[1].Seq != 6 {
+		t.Errorf("appended events numbered %d, %d; want 5, 6", evs[0].Seq, evs[1].Seq)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := pgBumpEventSeq(ctx, tx, "nobody", 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("bump of a missing tenant: %v, want ErrNotFound", err)
+	}
+	if _, err := pgAppendEvents(ctx, tx, "nobody", evs); !errors.Is(err, ErrNotFound) {
+		t.Errorf("append to a missing tenant: %v, want ErrNotFound", err)
+	}
 }
 
 // BenchmarkPostgresEventSeq measures write transactions per second (a fact

@@ -18,19 +18,23 @@ package store
 // lock and then find the version current and do nothing. The lock goes with
 // the transaction, so a node killed mid-migration releases it at once.
 //
-// Search is a step of its own because it depends on extensions: pg_trgm
-// (trigram GIN indexes, for substring matches from an index, like SQLite's
-// FTS5 trigram tables) and unaccent (accent folding). Creating an extension
-// needs the CREATE privilege on the database (both are trusted extensions
-// from PostgreSQL 13; superuser before). When they cannot be created the
-// step still succeeds: parley_fold keeps its built-in accent map and no
-// trigram index is built, and parley_schema.search says 'scan'. Searches
-// then read every candidate row of the tenant (its conversation documents,
-// or its messages) and fold and match each: linear in the tenant's rows,
-// measured here at about 1 µs per message row, so a tenant with a million
-// messages waits about a second per text search instead of milliseconds.
-// Installing the extensions later does not build the indexes by itself
-// (see pgSetUpSearch).
+// Search depends on two extensions, which need the CREATE privilege on the
+// database to be created (both are trusted extensions from PostgreSQL 13;
+// superuser before): unaccent for folding accents, and pg_trgm for trigram
+// GIN indexes, which serve substring matches from an index as SQLite's FTS5
+// trigram tables do. Neither is required. Folding (parley_fold) is made in
+// version 1, before the tables, because messages.search_text is generated
+// from it; it uses unaccent if it can, and built-in functions otherwise
+// (pgFold). The trigram indexes are version 2, a step of its own: when
+// pg_trgm cannot be created the step still succeeds, builds nothing, and
+// parley_schema.search says 'scan'. Searches then read every candidate row
+// of the tenant (its conversation documents, or its messages' search_text)
+// and match each: linear in the tenant's rows. Measured here on 200,000
+// messages of 100 characters: 40 ms a search by scan (0.2 µs a row, the
+// folded text being stored), 8 ms with the trigram index; so a tenant with
+// a million messages waits about 0.2 s per text search,
+// and ten million, 2 s. Folding at search time instead would have cost
+// 6 µs a row (normalize) to 43 µs (translate): hence the stored column.
 
 import (
 	"context"
@@ -57,10 +61,12 @@ const (
 	pgSearchScan    = "scan"    // no extension: searches scan the tenant's rows
 )
 
-// pgMessageSearchText is the expression that message search matches, and
-// that version 2 indexes: a query must spell it exactly so for PostgreSQL
-// to use the index. It is the body SQLite's messages_search holds.
-const pgMessageSearchText = `parley_fold(content || ' ' || coalesce(extracted_text, ''))`
+// Folds recorded in parley_schema.fold (see pgFold).
+const (
+	pgFoldUnaccent  = "unaccent"
+	pgFoldNormalize = "normalize"
+	pgFoldTranslate = "translate"
+)
 
 // pgStep takes a database from one version to the next, inside the
 // migration transaction. pgSteps[0] makes version 1.
@@ -70,8 +76,8 @@ type pgStep struct {
 }
 
 var pgSteps = []pgStep{
-	{"tables and indexes (SQLite's version 9)", pgApplySchema},  // 1
-	{"search: trigram indexes, or a plain scan", pgSetUpSearch}, // 2
+	{"tables and indexes (SQLite's version 9)", pgApplySchema},    // 1
+	{"trigram search indexes, or a plain scan", pgTrigramIndexes}, // 2
 }
 
 // pgSchemaVersion is the version this binary brings a database to.
@@ -79,7 +85,7 @@ func pgSchemaVersion() int { return len(pgSteps) }
 
 // pgMigrateOptions tunes migratePostgres. The zero value is production's.
 type pgMigrateOptions struct {
-	// NoExtensions makes the search step act as if pg_trgm and unaccent
+	// NoExtensions makes the migration act as if pg_trgm and unaccent
 	// could not be created (for tests of the fallback).
 	NoExtensions bool
 	// afterLock, when set, runs once the advisory lock is held (tests).
@@ -87,10 +93,10 @@ type pgMigrateOptions struct {
 }
 
 // pgMigration reports what migratePostgres did: the version it found (0 for
-// an empty database) and left, and the search mode.
+// an empty database) and left, the search mode and the fold.
 type pgMigration struct {
-	From, To int
-	Search   string
+	From, To     int
+	Search, Fold string
 }
 
 // SchemaNewerError is returned when the database was migrated by a newer
@@ -115,7 +121,7 @@ func migratePostgres(ctx context.Context, db *sql.DB, o pgMigrateOptions) (pgMig
 			o.afterLock()
 		}
 		var err error
-		if m.From, m.Search, err = pgReadVersion(ctx, tx); err != nil {
+		if m.From, m.Search, m.Fold, err = pgReadVersion(ctx, tx); err != nil {
 			return err
 		}
 		if m.From > pgSchemaVersion() {
@@ -130,9 +136,9 @@ func migratePostgres(ctx context.Context, db *sql.DB, o pgMigrateOptions) (pgMig
 		if m.To == m.From {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO parley_schema (id, version, search, migrated_at) VALUES (1, $1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET version = excluded.version, search = excluded.search, migrated_at = excluded.migrated_at`,
-			m.To, m.Search, time.Now().UnixMilli())
+		_, err = tx.ExecContext(ctx, `INSERT INTO parley_schema (id, version, search, fold, migrated_at) VALUES (1, $1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET version = excluded.version, search = excluded.search, fold = excluded.fold,
+  migrated_at = excluded.migrated_at`, m.To, m.Search, m.Fold, time.Now().UnixMilli())
 		if err != nil {
 			return fmt.Errorf("store: record schema version: %w", err)
 		}
@@ -141,50 +147,100 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, search = excluded.sea
 	return m, err
 }
 
-// pgReadVersion reads the schema version and search mode, making the
-// version table when the database has none (version 0). The table is looked
-// up in the current schema only, where this migration creates its tables:
-// a parley_schema elsewhere on the search_path belongs to someone else.
-func pgReadVersion(ctx context.Context, tx *sql.Tx) (int, string, error) {
+// pgReadVersion reads the schema version, search mode and fold, making the
+// version table when the database has none (version 0). The table is
+// looked up in the current schema only, where this migration creates its
+// tables: a parley_schema elsewhere on the search_path is someone else's.
+func pgReadVersion(ctx context.Context, tx *sql.Tx) (version int, search, fold string, err error) {
 	var exists bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables
 WHERE schemaname = current_schema() AND tablename = 'parley_schema')`).Scan(&exists); err != nil {
-		return 0, "", fmt.Errorf("store: read schema version: %w", err)
+		return 0, "", "", fmt.Errorf("store: read schema version: %w", err)
 	}
 	if !exists {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE parley_schema (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   version     INTEGER NOT NULL,
-  search      TEXT NOT NULL,
+  search      TEXT NOT NULL, -- 'trigram' or 'scan'
+  fold        TEXT NOT NULL, -- parley_fold's body: 'unaccent', 'normalize' or 'translate'
   migrated_at BIGINT NOT NULL
 )`)
 		if err != nil {
-			return 0, "", fmt.Errorf("store: create schema version table: %w", err)
+			return 0, "", "", fmt.Errorf("store: create schema version table: %w", err)
 		}
-		return 0, pgSearchScan, nil
+		return 0, "", "", nil
 	}
-	var version int
-	var search string
-	err := tx.QueryRowContext(ctx, `SELECT version, search FROM parley_schema WHERE id = 1`).Scan(&version, &search)
+	err = tx.QueryRowContext(ctx, `SELECT version, search, fold FROM parley_schema WHERE id = 1`).Scan(&version, &search, &fold)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, pgSearchScan, nil
+		return 0, "", "", nil
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("store: read schema version: %w", err)
+		return 0, "", "", fmt.Errorf("store: read schema version: %w", err)
 	}
-	return version, search, nil
+	return version, search, fold, nil
 }
 
-func pgApplySchema(ctx context.Context, tx *sql.Tx, _ pgMigrateOptions, _ *pgMigration) error {
-	_, err := tx.ExecContext(ctx, schemaPostgres)
+// pgApplySchema is version 1: parley_fold, then schema_postgres.sql.
+func pgApplySchema(ctx context.Context, tx *sql.Tx, o pgMigrateOptions, m *pgMigration) error {
+	body, fold, err := pgFold(ctx, tx, o)
+	if err != nil {
+		return err
+	}
+	// IMMUTABLE so that a generated column and indexes may use it: true of
+	// the built-in bodies (lower() depends only on the database's fixed
+	// LC_CTYPE), and of unaccent's once its dictionary is named with its
+	// schema, so the caller's search_path does not matter. Changing the
+	// body later means recomputing search_text and reindexing.
+	if _, err := tx.ExecContext(ctx, `CREATE FUNCTION parley_fold(s text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$SELECT `+body+`$$`); err != nil {
+		return fmt.Errorf("create parley_fold (%s): %w", fold, err)
+	}
+	m.Fold = fold
+	_, err = tx.ExecContext(ctx, schemaPostgres)
 	return err
 }
 
-// pgSetUpSearch is version 2: with unaccent, parley_fold folds with it (it
-// knows more letters than the built-in map: ligatures, other scripts); with
-// pg_trgm, trigram GIN indexes serve substring matches on message bodies
-// and conversation documents. Either can be missing: search then works the
-// same, from the built-in map or by a scan.
+// pgFoldMap is the built-in fold of the oldest servers: the accented
+// letters of Latin-1 and Latin Extended-A mapped to their base letters.
+// translate() looks each character up in this list, which made it the
+// slowest body by far (43 µs for a 100-character row).
+const pgFoldMap = `lower(translate(s,
+  'ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽž',
+  'aaaaaaceeeeiiiinooooouuuuyaaaaaaceeeeiiiinooooouuuuyyaaaaaaccccccccddeeeeeeeeeegggggggghhiiiiiiiiijjkkllllllnnnnnnoooooorrrrrrssssssssttttuuuuuuuuuuuuwwyyyzzzzzz'))`
+
+// pgFoldNFD removes combining marks after canonical decomposition, as
+// SQLite's remove_diacritics does, for any script (PostgreSQL 13 and a
+// UTF8 database, for normalize()): 6 µs a 100-character row.
+const pgFoldNFD = `lower(regexp_replace(normalize(s, NFD), '[\u0300-\u036f]', '', 'g'))`
+
+// pgFold picks parley_fold's body, fastest first: unaccent (1.7 µs a
+// 100-character row here; it also folds ligatures such as æ and ß, which
+// SQLite leaves), normalize and a regular expression, or a fixed map.
+func pgFold(ctx context.Context, tx *sql.Tx, o pgMigrateOptions) (body, fold string, err error) {
+	if !o.NoExtensions {
+		schema, err := pgExtension(ctx, tx, "unaccent")
+		if err != nil {
+			return "", "", err
+		}
+		if schema != "" {
+			q := pgIdent(schema)
+			return `lower(` + q + `.unaccent(` + pgLiteral(q+".unaccent") + `::regdictionary, s))`, pgFoldUnaccent, nil
+		}
+	}
+	var nfd bool
+	if err := tx.QueryRowContext(ctx, `SELECT current_setting('server_version_num')::int >= 130000
+AND current_setting('server_encoding') = 'UTF8'`).Scan(&nfd); err != nil {
+		return "", "", err
+	}
+	if nfd {
+		return pgFoldNFD, pgFoldNormalize, nil
+	}
+	return pgFoldMap, pgFoldTranslate, nil
+}
+
+// pgTrigramIndexes is version 2: with pg_trgm, trigram GIN indexes serve
+// substring matches (LIKE '%…%') on message search_text and conversation
+// documents. Without it, nothing: search works the same, by a scan.
 //
 // A database migrated without pg_trgm keeps scanning after the extension is
 // installed: building the indexes means reading every message, which is
@@ -192,26 +248,10 @@ func pgApplySchema(ctx context.Context, tx *sql.Tx, _ pgMigrateOptions, _ *pgMig
 // statements below (CONCURRENTLY, outside a transaction); queries are the
 // same text either way, so the planner uses the indexes as soon as they
 // exist (parley_schema.search is then only stale information).
-func pgSetUpSearch(ctx context.Context, tx *sql.Tx, o pgMigrateOptions, m *pgMigration) error {
+func pgTrigramIndexes(ctx context.Context, tx *sql.Tx, o pgMigrateOptions, m *pgMigration) error {
 	m.Search = pgSearchScan
 	if o.NoExtensions {
 		return nil
-	}
-	unaccent, err := pgExtension(ctx, tx, "unaccent")
-	if err != nil {
-		return err
-	}
-	if unaccent != "" {
-		schema := pgIdent(unaccent)
-		dict := pgLiteral(schema + ".unaccent")
-		// The dictionary is named with its schema so that the function's
-		// result does not depend on the caller's search_path, which is what
-		// lets it be IMMUTABLE, hence indexable, though unaccent() is not.
-		if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE FUNCTION parley_fold(s text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$SELECT lower(`+schema+`.unaccent(`+dict+`::regdictionary, s))$$`); err != nil {
-			return fmt.Errorf("fold with unaccent: %w", err)
-		}
 	}
 	trgm, err := pgExtension(ctx, tx, "pg_trgm")
 	if err != nil || trgm == "" {
@@ -219,7 +259,7 @@ AS $$SELECT lower(`+schema+`.unaccent(`+dict+`::regdictionary, s))$$`); err != n
 	}
 	ops := pgIdent(trgm) + ".gin_trgm_ops"
 	for _, q := range []string{
-		`CREATE INDEX messages_search ON messages USING gin (` + pgMessageSearchText + ` ` + ops + `)`,
+		`CREATE INDEX messages_search ON messages USING gin (search_text ` + ops + `)`,
 		`CREATE INDEX conversation_search_trgm ON conversation_search USING gin (ident ` + ops + `, meta ` + ops + `)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {

@@ -92,9 +92,12 @@ func pgIndexes(t *testing.T, db *sql.DB) map[string]bool {
 func TestPostgresMigrateEmpty(t *testing.T) {
 	db := pgFresh(t)
 	m := pgMigrate(t, db, pgMigrateOptions{})
-	want := pgMigration{From: 0, To: pgSchemaVersion(), Search: pgSearchScan}
+	want := pgMigration{From: 0, To: pgSchemaVersion(), Search: pgSearchScan, Fold: pgFoldNormalize}
 	if pgHasExtension(t, db, "pg_trgm") {
 		want.Search = pgSearchTrigram
+	}
+	if pgHasExtension(t, db, "unaccent") {
+		want.Fold = pgFoldUnaccent
 	}
 	if m != want {
 		t.Fatalf("migration = %+v, want %+v", m, want)
@@ -120,7 +123,7 @@ func TestPostgresMigrateEmpty(t *testing.T) {
 }
 
 // pgExpectIndexUsed checks that a message search spelled with
-// pgMessageSearchText is served by the trigram index.
+// search_text is served by the trigram index.
 func pgExpectIndexUsed(t *testing.T, db *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
@@ -133,7 +136,7 @@ func pgExpectIndexUsed(t *testing.T, db *sql.DB) {
 		t.Fatal(err)
 	}
 	defer conn.ExecContext(ctx, `RESET enable_seqscan`)
-	rows, err := conn.QueryContext(ctx, `EXPLAIN SELECT id FROM messages WHERE `+pgMessageSearchText+` LIKE '%' || parley_fold($1) || '%'`, "Ação")
+	rows, err := conn.QueryContext(ctx, `EXPLAIN SELECT id FROM messages WHERE search_text LIKE '%' || parley_fold($1) || '%'`, "Ação")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func TestPostgresMigrateTwice(t *testing.T) {
 	first := pgMigrate(t, db, pgMigrateOptions{})
 	before := pgSnapshot(t, db)
 	second := pgMigrate(t, db, pgMigrateOptions{})
-	if second.From != pgSchemaVersion() || second.To != pgSchemaVersion() || second.Search != first.Search {
+	if second.From != pgSchemaVersion() || second.To != pgSchemaVersion() || second.Search != first.Search || second.Fold != first.Fold {
 		t.Errorf("second migration = %+v, want nothing done after %+v", second, first)
 	}
 	if after := pgSnapshot(t, db); !reflect.DeepEqual(before, after) {
@@ -241,7 +244,7 @@ func TestPostgresMigrateWithoutExtensions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db := tc.open(t)
 			m := pgMigrate(t, db, tc.o)
-			if want := (pgMigration{From: 0, To: pgSchemaVersion(), Search: pgSearchScan}); m != want {
+			if want := (pgMigration{From: 0, To: pgSchemaVersion(), Search: pgSearchScan, Fold: pgFoldNormalize}); m != want {
 				t.Errorf("migration = %+v, want %+v", m, want)
 			}
 			ix := pgIndexes(t, db)
@@ -254,8 +257,7 @@ VALUES ('t', 'm', 'c', 'l', 'user', 'Quero uma cotação', 'received', 0)`); err
 				t.Fatal(err)
 			}
 			var id string
-			if err := db.QueryRow(`SELECT id FROM messages WHERE tenant_id = 't' AND `+pgMessageSearchText+
-				` LIKE '%' || parley_fold($1) || '%'`, "COTACAO").Scan(&id); err != nil || id != "m" {
+			if err := db.QueryRow(`SELECT id FROM messages WHERE tenant_id = 't' AND search_text LIKE '%' || parley_fold($1) || '%'`, "COTACAO").Scan(&id); err != nil || id != "m" {
 				t.Errorf("scan search = %q, %v; want m", id, err)
 			}
 			if m := pgMigrate(t, db, tc.o); m.From != pgSchemaVersion() {
@@ -319,7 +321,7 @@ func TestPostgresSchemaMatchesSQLite(t *testing.T) {
 	// The SQLite-only parts: rowid keys and the FTS5 machinery, which
 	// conversation_search (a table here) and an expression index replace.
 	sqliteOnly := map[string]bool{"conversations.pk": true, "messages.pk": true, "search_state": true, "messages_search": true}
-	pgOnly := map[string]bool{"deliveries.pos": true, "conversation_search.tenant_id": true,
+	pgOnly := map[string]bool{"deliveries.pos": true, "messages.search_text": true, "conversation_search.tenant_id": true,
 		"conversation_search.conversation_id": true, "parley_schema": true}
 
 	columns := func(db *sql.DB, q string) map[string][]string {
@@ -377,5 +379,39 @@ AND data_type <> 'bigint'`).Scan(&wrong); err != nil {
 	}
 	if wrong != "" {
 		t.Errorf("times and event ids not BIGINT: %s", wrong)
+	}
+}
+
+// TestPostgresFold checks each of parley_fold's bodies.
+func TestPostgresFold(t *testing.T) {
+	db := pgFresh(t)
+	unaccent := "public"
+	if !pgHasExtension(t, db, "unaccent") {
+		unaccent = ""
+	}
+	for _, tc := range []struct {
+		name, body string
+	}{
+		{"map", pgFoldMap},
+		{"nfd", pgFoldNFD},
+		{"unaccent", `lower(public.unaccent('public.unaccent'::regdictionary, s))`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "unaccent" && unaccent == "" {
+				t.Skip("unaccent is not installed")
+			}
+			fn := "fold_" + tc.name
+			if _, err := db.Exec(`CREATE FUNCTION ` + fn + `(s text) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT ` + tc.body + `$$`); err != nil {
+				t.Fatal(err)
+			}
+			for in, want := range map[string]string{
+				"Ação ÉLODIE Ÿ": "acao elodie y", "Crème BRÛLÉE": "creme brulee", "plain 42": "plain 42", "": "",
+			} {
+				var got string
+				if err := db.QueryRow(`SELECT `+fn+`($1)`, in).Scan(&got); err != nil || got != want {
+					t.Errorf("%s(%q) = %q, %v; want %q", fn, in, got, err, want)
+				}
+			}
+		})
 	}
 }
