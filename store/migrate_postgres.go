@@ -5,8 +5,9 @@ package store
 // PostgreSQL has its own ordered steps, numbered from 1 and unrelated to
 // SQLite's versions: the two engines' schemas differ in types and keys, and
 // a step that one engine needs (an FTS5 merge setting, a rowid backfill) means
-// nothing to the other. Version 1 is schema_postgres.sql, the equivalent of
-// SQLite's version 9; version 2 sets up search. Unlike SQLite's schema.sql,
+// nothing to the other. Version 1 is parley_fold and schema_postgres.sql,
+// the equivalent of SQLite's version 9; version 2 is the trigram indexes
+// of search. Unlike SQLite's schema.sql,
 // schema_postgres.sql is not re-run on every start: each step runs once, and
 // later changes are new steps, so no statement needs IF NOT EXISTS and a
 // migrated database needs no CREATE privilege at startup.
