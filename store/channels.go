@@ -177,7 +177,7 @@ func insertDefaultChannel(ctx context.Context, tx interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, tenantID string, createdAt int64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO channels (id, tenant_id, name, type, assistant_id, is_default, created_at, updated_at)
-VALUES (?, ?, ?, ?, NULL, 1, ?, ?)`, NewID(), tenantID, DefaultChannelName, DefaultChannelType, createdAt, createdAt)
+VALUES (?, ?, ?, ?, NULL, ?, ?, ?)`, NewID(), tenantID, DefaultChannelName, DefaultChannelType, true, createdAt, createdAt)
 	return mapErr("insert default channel", err)
 }
 

@@ -12,7 +12,7 @@ import (
 // it, and the writer then starts the WAL over instead of growing it.
 func TestCheckpointer(t *testing.T) {
 	ctx := context.Background()
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	ten := tenantForTest(t, s)
 	addMessages := func(n int) {
 		t.Helper()
@@ -62,7 +62,7 @@ func TestCheckpointer(t *testing.T) {
 // it can and the rest once the reader is gone.
 func TestCheckpointLeavesReadersAlone(t *testing.T) {
 	ctx := context.Background()
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	ten := tenantForTest(t, s)
 	add := func() {
 		t.Helper()

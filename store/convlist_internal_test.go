@@ -14,7 +14,7 @@ import (
 // an unfiltered or status page picks its rows from the index alone.
 func TestConversationPagePlans(t *testing.T) {
 	ctx := context.Background()
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	plan := func(f ConversationFilter, total int) string {
 		q, args := conversationsPageSQL("t", f, total)
 		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, append(args, 20, 0)...)
@@ -60,7 +60,7 @@ func TestConversationPagePlans(t *testing.T) {
 // TestConversationPagesSkipByIndex: an offset page skips rows in the index
 // alone (a covering index) instead of reading and joining each one.
 func TestConversationPagesSkipByIndex(t *testing.T) {
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	for _, f := range []ConversationFilter{{}, {Status: "active"}} {
 		q, args := conversationsPageSQL("t", f, 100000)
 		var lines []string

@@ -182,7 +182,7 @@ func openBenchStore(b *testing.B) *Store {
 // entries, never the table: with 100k pending rows, a scan would cost
 // milliseconds at every wake-up (BenchmarkDeliveryQueue measures them).
 func TestDeliveryQueriesUseTheirIndexes(t *testing.T) {
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	for _, c := range []struct{ query, index string }{
 		{`SELECT (SELECT min(destination) FROM deliveries WHERE status = 'pending' AND head = 1 AND destination > ?)`, "deliveries_heads"},
 		{`SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND head = 1 AND destination = ?`, "deliveries_heads"},

@@ -10,7 +10,7 @@ import (
 // map when asked to (none by default, capped at SQLite's 2 GB); the writer
 // and the checkpointer write with pwrite and map nothing.
 func TestConnectionPragmas(t *testing.T) {
-	checkPragmas(t, openForTest(t), 0)
+	checkPragmas(t, openSQLiteForTest(t), 0)
 	for _, c := range []struct{ asked, want int64 }{{64 << 20, 64 << 20}, {4 << 30, MaxReadMap}} {
 		checkPragmas(t, openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), Options{ReadMap: c.asked}), c.want)
 	}

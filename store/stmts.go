@@ -93,6 +93,9 @@ func (w *wtx) ExecContext(_ context.Context, q string, args ...any) (sql.Result,
 // thread cache the caller records itself (AddMessage's own update).
 func (w *wtx) execKeepingThreads(_ context.Context, q string, args ...any) (sql.Result, error) {
 	ctx := groupCtx
+	if w.pg {
+		return w.Tx.ExecContext(ctx, rebind(q), args...)
+	}
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -102,6 +105,9 @@ func (w *wtx) execKeepingThreads(_ context.Context, q string, args ...any) (sql.
 // QueryContext runs q in the transaction, prepared when the writer has it.
 func (w *wtx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
 	ctx := groupCtx
+	if w.pg {
+		return w.Tx.QueryContext(ctx, rebind(q), args...)
+	}
 	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -112,6 +118,9 @@ func (w *wtx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows,
 // QueryRowContext runs q in the transaction, prepared when the writer has it.
 func (w *wtx) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
 	ctx := groupCtx
+	if w.pg {
+		return w.Tx.QueryRowContext(ctx, rebind(q), args...)
+	}
 	w.threads.check(q)
 	if st := w.stmts.lookup(q); st != nil {
 		return w.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -100,6 +101,9 @@ type Store struct {
 	wstmts, rstmts *stmtCache
 	// health says whether writes fail for lack of storage (health.go).
 	health storageHealth
+	// eng is the database: SQLite (the zero value) or PostgreSQL, whose
+	// Store has no writer goroutine, checkpointer or indexer (postgres.go).
+	eng engine
 }
 
 // Options tunes Open. The zero value is fine.
@@ -134,7 +138,16 @@ const MaxReadMap = 2147418112
 
 // Open opens (creating if needed) the database at path, applies the schema or
 // migrates an older database to it, and returns a ready Store.
+//
+// A postgres:// URL instead of a path opens PostgreSQL (postgres.go); schema
+// is then unused: PostgreSQL has its own, in the package.
 func Open(ctx context.Context, path, schema string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if IsPostgresURL(path) {
+		return openPostgres(ctx, path, opts)
+	}
 	if opts.Readers <= 0 {
 		opts.Readers = DefaultReaders
 	}
@@ -249,6 +262,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.stopped
 	<-s.ckStopped
+	if s.eng == enginePostgres {
+		return s.w.Close()
+	}
 	s.wstmts.close()
 	s.rstmts.close()
 	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close(), s.wal.close())
@@ -294,11 +310,15 @@ type wtx struct {
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook
 	seqs      *seqCounters
-	threads   *threadCache
+	threads   *threadCache // nil on PostgreSQL: no single writer to keep it exact
+	pg        bool         // statements are rebound for PostgreSQL
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s.eng == enginePostgres { // pgx prepares and caches statements itself
+		return s.r.QueryContext(ctx, rebind(q), args...)
+	}
 	st, err := s.rstmts.get(ctx, q)
 	if err != nil {
 		return nil, err
@@ -307,6 +327,9 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s.eng == enginePostgres {
+		return s.r.QueryRowContext(ctx, rebind(q), args...)
+	}
 	st, err := s.rstmts.get(ctx, q)
 	if err != nil {
 		return s.r.QueryRowContext(ctx, q, args...) // Scan reports the error
@@ -328,6 +351,10 @@ func mapErr(op string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("store: %s: %w", op, ErrConflict)
 		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
+		return fmt.Errorf("store: %s: %w", op, ErrConflict)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }

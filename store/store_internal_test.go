@@ -5,17 +5,40 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/parley-dev/parley/store/internal/pgtest"
 )
 
-// openForTest opens a fresh store in a temporary directory.
+// openForTest opens a fresh store: SQLite in a temporary directory, or a
+// PostgreSQL schema of its own in the PostgreSQL round (main_test.go).
 func openForTest(t *testing.T) *Store {
+	t.Helper()
+	if os.Getenv("PARLEY_TEST_ENGINE") == "postgres" {
+		s, err := Open(context.Background(), pgtest.Schema(t), "", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), Options{})
+}
+
+// openSQLiteForTest opens a fresh SQLite store: for tests of SQLite itself
+// (checkpoints, pragmas, query plans), which the PostgreSQL round skips.
+func openSQLiteForTest(t *testing.T) *Store {
 	t.Helper()
 	return openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), Options{})
 }
 
-// openAtForTest opens the store at path with opts, closed with the test.
+// openAtForTest opens a SQLite store at path with opts, closed with the
+// test. Tests that use it look at SQLite itself; the PostgreSQL round skips
+// them.
 func openAtForTest(t *testing.T, path string, opts Options) *Store {
 	t.Helper()
+	if os.Getenv("PARLEY_TEST_ENGINE") == "postgres" {
+		t.Skip("SQLite only")
+	}
 	schema, err := os.ReadFile(filepath.Join("..", "schema.sql"))
 	if err != nil {
 		t.Fatal(err)

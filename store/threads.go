@@ -40,6 +40,9 @@ func threadKeyOf(tenant, lead, channel string) string {
 
 // conversation returns the remembered state of a tenant's conversation.
 func (c *threadCache) conversation(tenant, id string) (Conversation, bool) {
+	if c == nil {
+		return Conversation{}, false
+	}
 	k := convKey(tenant, id)
 	if conv, ok := c.groupConvs[k]; ok {
 		return conv, true
@@ -51,6 +54,9 @@ func (c *threadCache) conversation(tenant, id string) (Conversation, bool) {
 // thread returns the remembered active conversation of a lead on a channel
 // ("" for the default assistant's thread).
 func (c *threadCache) thread(tenant, lead, channel string) (Conversation, bool) {
+	if c == nil {
+		return Conversation{}, false
+	}
 	k := threadKeyOf(tenant, lead, channel)
 	id, ok := c.groupThreads[k]
 	if !ok {
@@ -64,6 +70,9 @@ func (c *threadCache) thread(tenant, lead, channel string) (Conversation, bool) 
 // remember records a conversation's state as the open transaction wrote or
 // read it, and, with a thread key, that it is that thread.
 func (c *threadCache) remember(tenant string, conv Conversation, lead, channel string, isThread bool) {
+	if c == nil {
+		return
+	}
 	c.groupConvs[convKey(tenant, conv.ID)] = conv
 	if isThread {
 		c.groupThreads[threadKeyOf(tenant, lead, channel)] = conv.ID
@@ -72,6 +81,9 @@ func (c *threadCache) remember(tenant string, conv Conversation, lead, channel s
 
 // forget empties the cache, the open transaction's entries included.
 func (c *threadCache) forget() {
+	if c == nil {
+		return
+	}
 	clear(c.convs)
 	clear(c.threads)
 	clear(c.groupConvs)
@@ -80,6 +92,9 @@ func (c *threadCache) forget() {
 
 // settle ends a transaction: its entries are kept if it committed.
 func (c *threadCache) settle(committed bool) {
+	if c == nil {
+		return
+	}
 	if committed {
 		if len(c.convs)+len(c.groupConvs) > maxCachedThreads {
 			clear(c.convs)
@@ -98,6 +113,9 @@ func (c *threadCache) settle(committed bool) {
 
 // check empties the cache when statement q may change what it holds.
 func (c *threadCache) check(q string) {
+	if c == nil {
+		return
+	}
 	m, ok := c.mutates[q]
 	if !ok {
 		m = mutatesThreads(q)

@@ -16,7 +16,7 @@ import (
 // two to a level, and searches still find every row.
 func TestTidyMergesSearchSegments(t *testing.T) {
 	ctx := context.Background()
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	ten := tenantForTest(t, s)
 	for _, index := range searchIndexes {
 		var v int
@@ -71,7 +71,7 @@ func TestTidyMergesSearchSegments(t *testing.T) {
 // again later.
 func TestTidyYieldsToWrites(t *testing.T) {
 	ctx := context.Background()
-	s := openForTest(t)
+	s := openSQLiteForTest(t)
 	hold, held := make(chan struct{}), make(chan struct{})
 	go s.writeRaw(ctx, func(*wtx) error { close(held); <-hold; return nil })
 	<-held

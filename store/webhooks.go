@@ -215,7 +215,9 @@ func (w *wtx) activeHooks(ctx context.Context) ([]Webhook, error) {
 	if err := rows.Err(); err != nil {
 		return nil, mapErr("read webhooks", err)
 	}
-	w.hookCache[w.tenant] = hooks
+	if w.hookCache != nil { // nil on PostgreSQL: concurrent writers share no cache
+		w.hookCache[w.tenant] = hooks
+	}
 	return hooks, nil
 }
 

@@ -43,6 +43,9 @@ type writeReq struct {
 // transaction with other writes queued at the same time, and hands the
 // events it emitted to the sink after the commit.
 func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	if s.eng == enginePostgres {
+		return s.pgWrite(ctx, tenant, fn)
+	}
 	req := &writeReq{ctx: ctx, tenant: tenant, fn: fn, queued: time.Now(), done: make(chan error, 1)}
 	select {
 	case s.writes <- req:
@@ -247,31 +250,40 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 // storage is answered as ErrStorage (health.go).
 func (s *Store) finish(reqs []*writeReq, err error) {
 	err = s.health.observe(err)
+	if err == nil {
+		s.afterCommit(reqs)
+	}
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
+
+// afterCommit hands committed writes' events to the sink, in order, and
+// tells the caches, the search indexer and the outbox what changed; it runs
+// before the writes are answered (a search right after a write must see it).
+func (s *Store) afterCommit(reqs []*writeReq) {
 	outbox, unindexed := false, false
 	for _, r := range reqs {
-		if err == nil {
-			if len(r.w.events) > 0 {
-				s.sink(r.w.events)
-			}
-			outbox = outbox || r.w.outbox
-			unindexed = unindexed || r.w.unindexed
-			if r.w.counts {
-				s.countGen.Add(1)
-			}
-			if r.w.assistants {
-				s.assistantGen.Add(1)
-			}
-			if r.w.unindexed || r.w.reindexed {
-				s.searchGen.Add(1)
-			}
-			if r.w.reindexed {
-				s.searchUntidy.Store(true)
-			}
+		if len(r.w.events) > 0 {
+			s.sink(r.w.events)
 		}
-		if unindexed { // before answering: a search right after this write must see it
-			s.noteUnindexed()
+		outbox = outbox || r.w.outbox
+		unindexed = unindexed || r.w.unindexed
+		if r.w.counts {
+			s.countGen.Add(1)
 		}
-		r.done <- err
+		if r.w.assistants {
+			s.assistantGen.Add(1)
+		}
+		if r.w.unindexed || r.w.reindexed {
+			s.searchGen.Add(1)
+		}
+		if r.w.reindexed {
+			s.searchUntidy.Store(true)
+		}
+	}
+	if unindexed && s.eng == engineSQLite { // PostgreSQL keeps its search columns itself
+		s.noteUnindexed()
 	}
 	if outbox {
 		s.outboxHook()

@@ -36,9 +36,14 @@ func Open(t testing.TB, path string) *store.Store {
 	return st
 }
 
-// New opens a fresh store in a temporary directory.
+// New opens a fresh store: SQLite in a temporary directory, or, when the
+// test binary runs its PostgreSQL round (PARLEY_TEST_ENGINE=postgres; see
+// RunEngines), a PostgreSQL schema of its own.
 func New(t testing.TB) *store.Store {
 	t.Helper()
+	if Engine() == "postgres" {
+		return Open(t, Postgres(t))
+	}
 	return Open(t, filepath.Join(t.TempDir(), "parley.db"))
 }
 
