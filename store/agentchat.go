@@ -84,17 +84,12 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 		conds, args = append(conds, cond), append(args, cargs...)
 	}
 	if m := strings.TrimSpace(q.Meta); m != "" {
-		if len([]rune(m)) >= minTrigram {
-			conds = append(conds, `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)`)
-			args = append(args, "meta : "+ftsPhrase(m))
-		} else {
-			conds = append(conds, `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND `+metaHasValue+`)`)
-			args = append(args, t.id, likePattern(m))
-		}
+		cond, cargs := t.metaCondition(m)
+		conds, args = append(conds, cond), append(args, cargs...)
 	}
 	where := `c.tenant_id = ?`
 	if len(conds) > 0 {
-		where = `+c.tenant_id = ?`
+		where = drivenTenant[t.s.eng]
 	}
 	args = append([]any{t.id}, args...)
 	for _, c := range conds {
@@ -136,7 +131,8 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 	}
 	rows, err := t.s.query(ctx, `SELECT c.id, c.assistant_id, coalesce(a.name, ''), coalesce(a.description, ''),
 coalesce(ch.type, 'api'), c.survey, c.meta, c.created_at, c.updated_at`+window+`
-FROM conversations c LEFT JOIN assistants a ON a.id = c.assistant_id LEFT JOIN channels ch ON ch.id = c.channel_id
+FROM conversations c LEFT JOIN assistants a ON a.tenant_id = c.tenant_id AND a.id = c.assistant_id
+LEFT JOIN channels ch ON ch.tenant_id = c.tenant_id AND ch.id = c.channel_id
 WHERE `+where+` ORDER BY c.created_at, c.id LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, mapErr("search conversations", err)
@@ -169,33 +165,6 @@ WHERE `+where+` ORDER BY c.created_at, c.id LIMIT ? OFFSET ?`, append(args, q.Li
 		}
 	}
 	return out, total, nil
-}
-
-// searchCondition matches s in a conversation's id, its lead's id, name,
-// phone and email, its meta values, its assistant's name and its messages'
-// text: from the trigram indexes when s is long enough, by scanning otherwise.
-func (t *Tenant) searchCondition(s string) (string, []any) {
-	like := likePattern(s)
-	// The conversations of the assistants whose name matches.
-	agent := `SELECT ac.pk FROM assistants a CROSS JOIN conversations ac
-  WHERE a.tenant_id = ? AND a.name LIKE (? || '') ESCAPE '\' AND ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id`
-	if len([]rune(s)) >= minTrigram {
-		phrase := ftsPhrase(s)
-		return `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?
-UNION ALL SELECT mc.pk FROM messages_search CROSS JOIN messages m CROSS JOIN conversations mc
-  WHERE messages_search MATCH ? AND m.pk = messages_search.rowid AND m.tenant_id = ? AND mc.id = m.conversation_id
-UNION ALL ` + agent + `)`, []any{phrase, phrase, t.id, t.id, like}
-	}
-	// Below three characters the trigram indexes cannot help: scan the
-	// tenant's conversations, leads and messages once each.
-	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE (? || '') ESCAPE '\' OR lead_id LIKE (? || '') ESCAPE '\'
-  OR ` + metaHasValue + `)
-UNION ALL SELECT lc.pk FROM leads l CROSS JOIN conversations lc
-  WHERE l.tenant_id = ? AND (l.name LIKE (? || '') ESCAPE '\' OR l.phone LIKE (? || '') ESCAPE '\' OR l.email LIKE (? || '') ESCAPE '\')
-  AND lc.tenant_id = l.tenant_id AND lc.lead_id = l.id
-UNION ALL SELECT mc.pk FROM messages m CROSS JOIN conversations mc
-  WHERE m.tenant_id = ? AND (m.content LIKE (? || '') ESCAPE '\' OR m.extracted_text LIKE (? || '') ESCAPE '\') AND mc.id = m.conversation_id
-UNION ALL ` + agent + `)`, []any{t.id, like, like, like, t.id, like, like, like, t.id, like, like, t.id, like}
 }
 
 // SetFeedback records a like or dislike (nil clears it) on an assistant
@@ -259,7 +228,8 @@ func (t *Tenant) AgentConversation(ctx context.Context, id string) (AgentConvers
 	var meta string
 	err := t.s.queryRow(ctx, `SELECT c.id, c.assistant_id, coalesce(a.name, ''), coalesce(a.description, ''),
 coalesce(ch.type, 'api'), c.survey, c.meta, c.created_at, c.updated_at
-FROM conversations c LEFT JOIN assistants a ON a.id = c.assistant_id LEFT JOIN channels ch ON ch.id = c.channel_id
+FROM conversations c LEFT JOIN assistants a ON a.tenant_id = c.tenant_id AND a.id = c.assistant_id
+LEFT JOIN channels ch ON ch.tenant_id = c.tenant_id AND ch.id = c.channel_id
 WHERE c.tenant_id = ? AND c.id = ?`, t.id, id).
 		Scan(&a.ID, &a.BotID, &a.BotName, &a.Description, &a.Channel, &a.Survey, &meta, &a.CreatedAt, &a.UpdatedAt)
 	a.Meta = decodeMeta(meta)

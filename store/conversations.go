@@ -144,6 +144,14 @@ func conversationsWhere(tenant string, f ConversationFilter, walk bool) (string,
 	return where, args
 }
 
+// pageKeys name a conversation row in the page query: SQLite picks the
+// page by rowid (the index entries end with it), PostgreSQL, which has no
+// rowid, by its primary key.
+var pageKeys = [...]struct{ outer, inner string }{
+	engineSQLite:   {`c.pk`, `c.pk`},
+	enginePostgres: {`(c.tenant_id, c.id)`, `c.tenant_id, c.id`},
+}
+
 // conversationsPageSQL is the query of a page of conversations, given how
 // many match. Only the activity and status indexes are in activity order
 // (see schema.sql), and without statistics SQLite prefers walking one of
@@ -151,9 +159,12 @@ func conversationsWhere(tenant string, f ConversationFilter, walk bool) (string,
 // lead filter, and a channel or assistant filter with few matches, read the
 // matches through their own index and sort them; a channel or assistant
 // with many matches walks the activity (or status) order and skips the rest.
-func conversationsPageSQL(tenant string, f ConversationFilter, total int) (string, []any) {
+// PostgreSQL keeps statistics and plans this by itself: it gets neither
+// INDEXED BY nor the unary + (which it does not have for text).
+func conversationsPageSQL(eng engine, tenant string, f ConversationFilter, total int) (string, []any) {
 	index := ""
 	switch {
+	case eng == enginePostgres:
 	case f.LeadID != "":
 		index = "conversations_by_lead"
 	case total > sortMatchesMax:
@@ -166,11 +177,12 @@ func conversationsPageSQL(tenant string, f ConversationFilter, total int) (strin
 	if index != "" {
 		from += ` INDEXED BY ` + index
 	}
-	where, args := conversationsWhere(tenant, f, index == "")
+	where, args := conversationsWhere(tenant, f, index == "" && eng == engineSQLite)
 	// The page's rows are picked from the index alone and only they are then
 	// read and joined to their leads: an offset page otherwise reads and
 	// joins every row it skips (page 10 of 20 read 200 rows and 200 leads).
-	return `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.pk IN (SELECT c.pk` + from + where +
+	key := pageKeys[eng]
+	return `SELECT ` + conversationColumns + conversationFrom + ` WHERE ` + key.outer + ` IN (SELECT ` + key.inner + from + where +
 		` ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?) ORDER BY c.updated_at DESC, c.id DESC`, args
 }
 
@@ -181,7 +193,7 @@ func (t *Tenant) ListConversations(ctx context.Context, f ConversationFilter, p 
 	if err != nil {
 		return nil, 0, mapErr("count conversations", err)
 	}
-	q, args := conversationsPageSQL(t.id, f, total)
+	q, args := conversationsPageSQL(t.s.eng, t.id, f, total)
 	rows, err := t.s.query(ctx, q, append(args, p.Limit, p.Offset)...)
 	if err != nil {
 		return nil, 0, mapErr("list conversations", err)

@@ -16,7 +16,7 @@ func TestConversationPagePlans(t *testing.T) {
 	ctx := context.Background()
 	s := openSQLiteForTest(t)
 	plan := func(f ConversationFilter, total int) string {
-		q, args := conversationsPageSQL("t", f, total)
+		q, args := conversationsPageSQL(engineSQLite, "t", f, total)
 		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, append(args, 20, 0)...)
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +62,7 @@ func TestConversationPagePlans(t *testing.T) {
 func TestConversationPagesSkipByIndex(t *testing.T) {
 	s := openSQLiteForTest(t)
 	for _, f := range []ConversationFilter{{}, {Status: "active"}} {
-		q, args := conversationsPageSQL("t", f, 100000)
+		q, args := conversationsPageSQL(engineSQLite, "t", f, 100000)
 		var lines []string
 		rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, append(args, 20, 180)...)
 		if err != nil {

@@ -85,13 +85,23 @@ func (s *Store) countAt(ctx context.Context, gen int64, q string, args ...any) (
 	return n, nil
 }
 
-// cachedCount answers count query q from the cache, if it can.
+// cachedCount answers count query q from the cache, if it can. On
+// PostgreSQL it never can: other nodes commit writes that this node's
+// generations never hear of, so a cached total could be older than a write
+// another node acknowledged (API.md §8: every promise holds cluster-wide).
 func (s *Store) cachedCount(gen int64, q string, args ...any) (int, bool) {
+	if s.eng == enginePostgres {
+		return 0, false
+	}
 	return s.counts.get(countKey(q, args), gen)
 }
 
-// keepCount caches n as the answer of count query q at generation gen.
+// keepCount caches n as the answer of count query q at generation gen (on
+// SQLite only: see cachedCount).
 func (s *Store) keepCount(gen int64, n int, q string, args ...any) {
+	if s.eng == enginePostgres {
+		return
+	}
 	s.counts.put(countKey(q, args), gen, n)
 }
 

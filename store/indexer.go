@@ -63,8 +63,10 @@ func (s *Store) indexer() {
 
 // catchUpSearch indexes every message and conversation committed so far
 // that is not yet in the search index.
+// PostgreSQL has nothing to catch up: its search columns and documents are
+// written in the transactions that change them.
 func (s *Store) catchUpSearch(ctx context.Context) error {
-	if !s.searchDirty.Swap(false) {
+	if s.eng == enginePostgres || !s.searchDirty.Swap(false) {
 		return nil
 	}
 	for {
@@ -143,7 +145,11 @@ func nextUnindexed(ctx context.Context, w *wtx, table string, from int64) (int64
 // hands their rowids out again; an indexed-through mark above them would
 // then pass over the new rows. Lowering it to the largest rowid left means
 // they get indexed (INSERT OR REPLACE makes indexing a row twice harmless).
+// PostgreSQL has neither rowids nor search_state.
 func forgetDeletedRowids(ctx context.Context, w *wtx) error {
+	if w.pg {
+		return nil
+	}
 	_, err := w.ExecContext(ctx, `UPDATE search_state SET
 messages_indexed_through = min(messages_indexed_through, (SELECT coalesce(max(pk), 0) FROM messages)),
 conversations_indexed_through = min(conversations_indexed_through, (SELECT coalesce(max(pk), 0) FROM conversations))

@@ -152,14 +152,27 @@ func likePattern(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
+// leadSearch is the lead list's search term. SQLite's LIKE ignores ASCII
+// case; PostgreSQL's ignores none, so there both sides are folded
+// (parley_fold: case and accents) as they are read: leads have no search
+// index, and a tenant's leads are scanned on either engine.
+var leadSearch = [...]string{
+	engineSQLite: ` AND (name LIKE (? || '') ESCAPE '\' OR email LIKE (? || '') ESCAPE '\' OR phone LIKE (? || '') ESCAPE '\')`,
+	enginePostgres: ` AND (parley_fold(name)` + pgLike + ` OR parley_fold(email)` + pgLike +
+		` OR parley_fold(phone)` + pgLike + `)`,
+}
+
 // ListLeads returns leads newest first, optionally matching search in name,
 // email or phone, and the total that match.
 func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, int, error) {
 	where := `tenant_id = ?`
 	args := []any{t.id}
 	if search != "" {
-		where += ` AND (name LIKE (? || '') ESCAPE '\' OR email LIKE (? || '') ESCAPE '\' OR phone LIKE (? || '') ESCAPE '\')`
+		where += leadSearch[t.s.eng]
 		pat := likePattern(search)
+		if t.s.eng == enginePostgres {
+			pat = likePattern(pgText(search))
+		}
 		args = append(args, pat, pat, pat)
 	}
 	total, err := t.s.count(ctx, `SELECT count(*) FROM leads WHERE `+where, args...)

@@ -286,6 +286,9 @@ created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
 	w.unindexed = true // the indexer adds it to the search index (indexer.go)
 	w.counts = true
+	if err := indexNewConversation(ctx, w, id); err != nil {
+		return Conversation{}, err
+	}
 	return getConversation(ctx, w, id)
 }
 

@@ -20,14 +20,60 @@ const (
 	metaHasValue = `EXISTS (SELECT 1 FROM json_tree(meta) WHERE ` + metaLeaf + ` AND value LIKE (? || '') ESCAPE '\')`
 )
 
+// pgSearchMeta is searchMeta on PostgreSQL, which has no json_tree: a
+// recursive walk that numbers every node by its path of ordinals, so that
+// the leaves are joined in document order as json_tree joins them (json,
+// not jsonb, which would reorder the keys). A search text that spans two
+// values then matches on both engines alike.
+const pgSearchMeta = `coalesce((WITH RECURSIVE t(v, ord) AS (
+  SELECT c.meta::json, ARRAY[]::bigint[]
+  UNION ALL
+  SELECT e.value, t.ord || e.n FROM t CROSS JOIN LATERAL (
+    SELECT o.value, o.n FROM json_each(CASE WHEN json_typeof(t.v) = 'object' THEN t.v END) WITH ORDINALITY AS o(key, value, n)
+    UNION ALL
+    SELECT a.value, a.n FROM json_array_elements(CASE WHEN json_typeof(t.v) = 'array' THEN t.v END) WITH ORDINALITY AS a(value, n)) e)
+SELECT string_agg(v #>> '{}', ' ' ORDER BY ord) FROM t WHERE json_typeof(v) IN ('string', 'number')), '')`
+
+// indexSQL writes the search documents of the conversations matching a
+// condition on c (appended after WHERE), one text per engine: SQLite's FTS5
+// table is keyed by the conversation's rowid; PostgreSQL's
+// conversation_search by (tenant_id, conversation_id), its text folded as
+// the FTS5 tokenizer folds (parley_fold: case and accents).
+var indexSQL = [...]struct{ head, tail string }{
+	engineSQLite: {`INSERT OR REPLACE INTO conversation_search (rowid, ident, meta)
+SELECT c.rowid, ` + searchIdent + `, ` + searchMeta + ` FROM conversations c
+LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `, ``},
+	enginePostgres: {`INSERT INTO conversation_search (tenant_id, conversation_id, ident, meta)
+SELECT c.tenant_id, c.id, parley_fold(` + searchIdent + `), parley_fold(` + pgSearchMeta + `) FROM conversations c
+LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `,
+		` ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET ident = excluded.ident, meta = excluded.meta`},
+}
+
 // indexConversations refreshes the search documents of the conversations
 // matching where (a condition on c, with args), inside a write transaction.
 func indexConversations(ctx context.Context, w *wtx, where string, args ...any) error {
 	w.reindexed = true
-	_, err := w.ExecContext(ctx, `INSERT OR REPLACE INTO conversation_search (rowid, ident, meta)
-SELECT c.rowid, `+searchIdent+`, `+searchMeta+` FROM conversations c
-LEFT JOIN leads l ON l.tenant_id = c.tenant_id AND l.id = c.lead_id WHERE `+where, args...)
+	q := indexSQL[w.engine()]
+	_, err := w.ExecContext(ctx, q.head+where+q.tail, args...)
 	return mapErr("index conversation", err)
+}
+
+// indexNewConversation gives a conversation just inserted its search
+// document. On SQLite the indexer adds new conversations in batches, by
+// rowid (indexer.go); PostgreSQL has no indexer, so the document is written
+// in the conversation's own transaction and a search sees it at once.
+func indexNewConversation(ctx context.Context, w *wtx, id string) error {
+	if !w.pg {
+		return nil
+	}
+	return indexConversations(ctx, w, `c.tenant_id = ? AND c.id = ?`, w.tenant, id)
+}
+
+func (w *wtx) engine() engine {
+	if w.pg {
+		return enginePostgres
+	}
+	return engineSQLite
 }
 
 // minTrigram is the shortest text the trigram index can look up; shorter
@@ -40,4 +86,106 @@ const minTrigram = 3
 func ftsPhrase(s string) string {
 	s = strings.ReplaceAll(s, "\x00", "")
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// pgText makes s a valid PostgreSQL text parameter: PostgreSQL refuses NUL
+// bytes and invalid UTF-8 in text, which SQLite takes. No stored text holds
+// either, so dropping NULs and replacing invalid bytes changes no result.
+func pgText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
+
+// drivenTenant is the tenant term of a conversation query driven from
+// lists of candidate rows: on SQLite the unary + keeps the planner from
+// walking the tenant's whole index instead; PostgreSQL has statistics (and
+// no unary + for text).
+var drivenTenant = [...]string{engineSQLite: `+c.tenant_id = ?`, enginePostgres: `c.tenant_id = ?`}
+
+// searchCondition matches s in a conversation's id, its lead's id, name,
+// phone and email, its meta values, its assistant's name and its messages'
+// text, case and accents ignored: from the trigram indexes when s is long
+// enough, by scanning the tenant's rows otherwise.
+func (t *Tenant) searchCondition(s string) (string, []any) {
+	if t.s.eng == enginePostgres {
+		like := likePattern(pgText(s))
+		return pgSearchCond[pgScan(s)], []any{t.id, like, like, t.id, like, t.id, like}
+	}
+	return t.sqliteSearchCondition(s)
+}
+
+// metaCondition matches m in a conversation's meta values.
+func (t *Tenant) metaCondition(m string) (string, []any) {
+	if t.s.eng == enginePostgres {
+		return pgMetaCond[pgScan(m)], []any{t.id, likePattern(pgText(m))}
+	}
+	if len([]rune(m)) >= minTrigram {
+		return `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?)`, []any{"meta : " + ftsPhrase(m)}
+	}
+	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND ` + metaHasValue + `)`, []any{t.id, likePattern(m)}
+}
+
+// On PostgreSQL a search compares folded text with LIKE: conversation_search
+// and messages.search_text hold it folded already, and the pattern is folded
+// once per statement (the sub-select runs once, not per row). pg_trgm's GIN
+// indexes serve LIKE '%…%' from three characters on; a shorter pattern gives
+// them no trigram, so a lookup would read the whole index, every tenant's.
+// The scan variants append an empty string to the column, which no index
+// matches, so PostgreSQL reads the tenant's rows instead, as SQLite does.
+const pgLike = ` LIKE (SELECT parley_fold(?)) ESCAPE '\'`
+
+func pgScan(s string) int {
+	if len([]rune(s)) < minTrigram {
+		return 1
+	}
+	return 0
+}
+
+func pgMatch(col string, scan bool) string {
+	if scan {
+		col = `(` + col + ` || '')`
+	}
+	return col + pgLike
+}
+
+// pgSearchCond and pgMetaCond are the search and meta conditions on
+// PostgreSQL, by trigram index [0] or by scan [1]. Assistants' names are
+// few and not indexed: they are folded as they are read.
+var pgSearchCond, pgMetaCond [2]string
+
+func init() {
+	for i, scan := range []bool{false, true} {
+		pgSearchCond[i] = `(c.tenant_id, c.id) IN (SELECT tenant_id, conversation_id FROM conversation_search
+  WHERE tenant_id = ? AND (` + pgMatch("ident", scan) + ` OR ` + pgMatch("meta", scan) + `)
+UNION ALL SELECT tenant_id, conversation_id FROM messages WHERE tenant_id = ? AND ` + pgMatch("search_text", scan) + `
+UNION ALL SELECT ac.tenant_id, ac.id FROM assistants a JOIN conversations ac ON ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id
+  WHERE a.tenant_id = ? AND parley_fold(a.name)` + pgLike + `)`
+		pgMetaCond[i] = `(c.tenant_id, c.id) IN (SELECT tenant_id, conversation_id FROM conversation_search
+  WHERE tenant_id = ? AND ` + pgMatch("meta", scan) + `)`
+	}
+}
+
+// sqliteSearchCondition is searchCondition on SQLite: the FTS5 trigram
+// tables when s is long enough, a scan otherwise.
+func (t *Tenant) sqliteSearchCondition(s string) (string, []any) {
+	like := likePattern(s)
+	// The conversations of the assistants whose name matches.
+	agent := `SELECT ac.pk FROM assistants a CROSS JOIN conversations ac
+  WHERE a.tenant_id = ? AND a.name LIKE (? || '') ESCAPE '\' AND ac.tenant_id = a.tenant_id AND ac.assistant_id = a.id`
+	if len([]rune(s)) >= minTrigram {
+		phrase := ftsPhrase(s)
+		return `c.pk IN (SELECT rowid FROM conversation_search WHERE conversation_search MATCH ?
+UNION ALL SELECT mc.pk FROM messages_search CROSS JOIN messages m CROSS JOIN conversations mc
+  WHERE messages_search MATCH ? AND m.pk = messages_search.rowid AND m.tenant_id = ? AND mc.id = m.conversation_id
+UNION ALL ` + agent + `)`, []any{phrase, phrase, t.id, t.id, like}
+	}
+	// Below three characters the trigram indexes cannot help: scan the
+	// tenant's conversations, leads and messages once each.
+	return `c.pk IN (SELECT pk FROM conversations WHERE tenant_id = ? AND (id LIKE (? || '') ESCAPE '\' OR lead_id LIKE (? || '') ESCAPE '\'
+  OR ` + metaHasValue + `)
+UNION ALL SELECT lc.pk FROM leads l CROSS JOIN conversations lc
+  WHERE l.tenant_id = ? AND (l.name LIKE (? || '') ESCAPE '\' OR l.phone LIKE (? || '') ESCAPE '\' OR l.email LIKE (? || '') ESCAPE '\')
+  AND lc.tenant_id = l.tenant_id AND lc.lead_id = l.id
+UNION ALL SELECT mc.pk FROM messages m CROSS JOIN conversations mc
+  WHERE m.tenant_id = ? AND (m.content LIKE (? || '') ESCAPE '\' OR m.extracted_text LIKE (? || '') ESCAPE '\') AND mc.id = m.conversation_id
+UNION ALL ` + agent + `)`, []any{t.id, like, like, like, t.id, like, like, like, t.id, like, like, t.id, like}
 }
