@@ -32,13 +32,16 @@ func (c *agentClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// agentStore opens a store on a clock the test sets, with one tenant and
-// the id of its default assistant.
+// agentStore opens a store on a clock the test sets (on the engine of the
+// test binary's round), with one tenant and the id of its default assistant.
 func agentStore(t *testing.T) (*store.Store, *store.Tenant, string, *agentClock) {
 	t.Helper()
 	clock := &agentClock{t: time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), storetest.Schema(t),
-		store.Options{Now: clock.Now})
+	target, schema := filepath.Join(t.TempDir(), "parley.db"), storetest.Schema(t)
+	if storetest.Engine() == "postgres" {
+		target, schema = storetest.Postgres(t), ""
+	}
+	st, err := store.Open(context.Background(), target, schema, store.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
