@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 
@@ -15,6 +16,9 @@ import (
 func runBackup(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return usageError("backup: give exactly one FILE to write (see parley help)")
+	}
+	if cfg.DatabaseURL != "" {
+		return fmt.Errorf("backup: parley backup copies a SQLite database; on PostgreSQL use pg_dump")
 	}
 	info, err := store.Backup(ctx, cfg.DB, args[0])
 	if err != nil {

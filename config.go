@@ -5,11 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/parley-dev/parley/store"
 )
 
 // Config is the whole server configuration, read from PARLEY_* variables.
@@ -17,6 +20,7 @@ import (
 type Config struct {
 	Addr                  string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
 	DB                    string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
+	DatabaseURL           string        `envconfig:"DATABASE_URL" desc:"postgres://user:pass@host:5432/db?sslmode=…: run on PostgreSQL instead of PARLEY_DB (several servers may share it)"`
 	DBMmapMB              int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
 	DBSync                string        `envconfig:"DB_SYNC" default:"full" desc:"full: every acknowledged write is on disk (survives power loss); normal: faster, a power cut may lose the last writes"`
 	WALMaxMB              int           `envconfig:"WAL_MAX_MB" default:"64" desc:"size in MB past which the write-ahead log is checkpointed and emptied"`
@@ -107,6 +111,9 @@ func loadConfig() (Config, error) {
 	if _, err := c.trustedNets(); err != nil {
 		return c, err
 	}
+	if c.DatabaseURL != "" && !store.IsPostgresURL(c.DatabaseURL) {
+		return c, fmt.Errorf("config: PARLEY_DATABASE_URL must be a postgres:// or postgresql:// URL")
+	}
 	if c.MaxStreamsPerTenant <= 0 {
 		return c, fmt.Errorf("config: PARLEY_MAX_STREAMS_PER_TENANT must be positive")
 	}
@@ -120,6 +127,30 @@ func loadConfig() (Config, error) {
 		return c, fmt.Errorf("config: PARLEY_DELIVERY_CONCURRENCY must be positive")
 	}
 	return c, nil
+}
+
+// database is what the store opens: PARLEY_DATABASE_URL when set, else the
+// SQLite file PARLEY_DB.
+func (c Config) database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DB
+}
+
+// databaseName is database() for logs and messages: a URL without its
+// password.
+func (c Config) databaseName() string {
+	if c.DatabaseURL == "" {
+		return c.DB
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "postgres://…"
+	}
+	u.User = url.User(u.User.Username())
+	u.RawQuery = ""
+	return u.Redacted()
 }
 
 // trustedNets parses PARLEY_TRUSTED_PROXIES.

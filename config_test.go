@@ -37,6 +37,7 @@ func TestHardeningSettings(t *testing.T) {
 		{"PARLEY_MAX_STREAMS_PER_TENANT", "0"},
 		{"PARLEY_BODY_TIMEOUT", "0s"},
 		{"PARLEY_TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip"},
+		{"PARLEY_DATABASE_URL", "mysql://root@localhost/parley"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 // answers with which model, and which database, so that a log shows at a
 // glance what a server was running against.
 func setupAttrs(cfg Config) []any {
-	attrs := []any{"db", cfg.DB, "ai_provider", cfg.AIProvider}
+	attrs := []any{"db", cfg.databaseName(), "ai_provider", cfg.AIProvider}
 	if cfg.AIProvider == "openai" {
 		attrs = append(attrs, "ai_model", cfg.OpenAIModel, "ai_base_url", cfg.OpenAIBaseURL)
 	}

@@ -14,7 +14,7 @@ import (
 func appConfig(cfg Config, log *slog.Logger) app.Config {
 	trusted, _ := cfg.trustedNets() // checked by loadConfig
 	return app.Config{
-		DB: cfg.DB, Schema: schemaSQL, DBMmapMB: cfg.DBMmapMB, DBSync: cfg.DBSync, WALMaxMB: cfg.WALMaxMB,
+		DB: cfg.database(), Schema: schemaSQL, DBMmapMB: cfg.DBMmapMB, DBSync: cfg.DBSync, WALMaxMB: cfg.WALMaxMB,
 		BackupDir: cfg.BackupDir, BackupInterval: cfg.BackupInterval, BackupKeep: cfg.BackupKeep,
 
 		MaxBodyBytes: cfg.MaxBodyBytes, RateLimitPerMinute: cfg.RateLimitPerMinute,

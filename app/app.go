@@ -216,7 +216,9 @@ func (a *App) Start(ctx context.Context) error {
 		defer a.wg.Done()
 		every(bg, housekeepingEvery, func() { housekeeping(bg, a.Store, a.cfg.DeliveryRetention, a.log) })
 	}()
-	if a.cfg.BackupDir != "" {
+	if a.cfg.BackupDir != "" && store.IsPostgresURL(a.cfg.DB) {
+		a.log.Warn("PARLEY_BACKUP_DIR is ignored on PostgreSQL: back it up with pg_dump")
+	} else if a.cfg.BackupDir != "" {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()

@@ -19,7 +19,7 @@ import (
 // it; see `parley help` for the meanings). Tests fill only what they need:
 // a zero field means the part's own default unless said otherwise.
 type Config struct {
-	DB       string // path of the SQLite database file
+	DB       string // path of the SQLite database file, or a postgres:// URL (PARLEY_DATABASE_URL)
 	Schema   string // schema.sql; main embeds it, tests read it (storetest.Schema)
 	DBMmapMB int
 	DBSync   string // "normal" syncs less; anything else is "full"

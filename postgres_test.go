@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/parley-dev/parley/store/storetest"
+)
+
+// TestServeOnPostgres runs `parley serve` with PARLEY_DATABASE_URL: the
+// first start migrates and bootstraps, messages go in and come back, the
+// stream replays them with contiguous ids, a second server shares the
+// database (no SQLite lock), the admin CLI works on it, `parley backup`
+// points to pg_dump, and the password never reaches the log.
+func TestServeOnPostgres(t *testing.T) {
+	u, err := url.Parse(storetest.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret-in-url") // trust auth ignores it; the log must too
+	setEnv(t, "")
+	t.Setenv("PARLEY_DATABASE_URL", u.String())
+	t.Setenv("PARLEY_BOOTSTRAP_API_KEY", testKey)
+	t.Setenv("PARLEY_RATE_LIMIT_PER_MINUTE", "0")
+
+	first := startServer(t)
+	tenant := first.tenantID(t, testKey)
+	for i := 0; i < 3; i++ {
+		status, _, body := first.post(t, testKey, "/ai/process", fmt.Sprintf(
+			`{"tenant_id":%q,"lead_id":"pg-lead","role":"user","content":"hello %d","message_type":"text"}`, tenant, i))
+		if status != http.StatusOK || !strings.Contains(body, fmt.Sprintf("You said: hello %d", i)) {
+			t.Fatalf("POST /ai/process on PostgreSQL = %d %s", status, body)
+		}
+	}
+	second := startServer(t) // the same database: allowed on PostgreSQL
+	code, body := second.get(t, testKey, "/backend/messages/pg-lead?limit=100")
+	if code != http.StatusOK || strings.Count(body, `"You said: hello`) != 3 {
+		t.Fatalf("the second server's view = %d %s", code, body)
+	}
+	ids := second.eventIDs(t, testKey)
+	if len(ids) == 0 {
+		t.Fatal("no events replayed")
+	}
+	for i, id := range ids {
+		if id != i+1 {
+			t.Fatalf("event ids are not contiguous from 1: %v", ids)
+		}
+	}
+	if code, out, errOut := cli(t, "tenants", "list"); code != 0 || !strings.Contains(out, tenant) {
+		t.Errorf("parley tenants list on PostgreSQL = %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, "backup", t.TempDir()+"/x.db"); code != 1 || !strings.Contains(errOut, "pg_dump") {
+		t.Errorf("parley backup on PostgreSQL = %d %q, want 1 naming pg_dump", code, errOut)
+	}
+	for _, s := range []*server{first, second} {
+		if strings.Contains(s.stderr.String(), "s3cret-in-url") {
+			t.Errorf("the database password reached the log: %s", tail(s.stderr.String(), 1500))
+		}
+		if !strings.Contains(s.stderr.String(), "db=postgres://postgres@") {
+			t.Errorf("the start-up line does not name the PostgreSQL database: %s", tail(s.stderr.String(), 1500))
+		}
+	}
+}
