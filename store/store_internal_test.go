@@ -60,3 +60,12 @@ func tenantForTest(t *testing.T, s *Store) *Tenant {
 	}
 	return s.Tenant(info.ID)
 }
+
+// rebindFor is q as s's engine reads it: tests that run raw statements on
+// s.w or s.r write them once, in SQLite's form.
+func (s *Store) rebindFor(q string) string {
+	if s.eng == enginePostgres {
+		return rebind(q)
+	}
+	return q
+}
