@@ -357,6 +357,9 @@ func mapErr(op string, err error) error {
 	if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
 		return fmt.Errorf("store: %s: %w", op, ErrConflict)
 	}
+	if unreachable(err) { // reads too answer 503 while PostgreSQL is down (health.go)
+		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
+	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
