@@ -143,8 +143,22 @@ func (t *Tenant) CompleteBatch(ctx context.Context, b Batch, answer string) (Mes
 		}); err != nil {
 			return err
 		}
-		_, err = w.ExecContext(ctx, `DELETE FROM batches WHERE tenant_id = ? AND conversation_id = ?`, t.id, b.ConversationID)
-		return mapErr("close batch", err)
+		// Fenced by the version: on PostgreSQL a message of another
+		// transaction may have joined the batch since the check above (it
+		// waited for the conversation's row lock, which addMessage took
+		// after the check). Then the batch is not this answer's to close:
+		// roll it back. (On SQLite nothing ran in between: it deletes.)
+		res, err := w.ExecContext(ctx, `DELETE FROM batches WHERE tenant_id = ? AND conversation_id = ? AND version = ?`,
+			t.id, b.ConversationID, b.Version)
+		if err != nil {
+			return mapErr("close batch", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return mapErr("close batch", err)
+		} else if n == 0 {
+			return ErrSuperseded
+		}
+		return nil
 	})
 	return msg, err
 }

@@ -88,6 +88,9 @@ func (w *wtx) enqueue(ctx context.Context, kind, webhookID, target, event, key s
 	}
 	id := NewID()
 	dest := w.tenant + " " + Destination(target)
+	if err := w.lockKey(ctx, w.tenant, key); err != nil { // head and order below (pglocks.go)
+		return "", err
+	}
 	if _, err := w.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, kind, webhook_id, url, destination, event, payload,
 next_attempt_at, created_at, order_key, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 NOT EXISTS (SELECT 1 FROM deliveries WHERE destination = ? AND order_key = ? AND status = 'pending'))`,
@@ -201,7 +204,7 @@ func (t *Tenant) RetryDelivery(ctx context.Context, id string) (Delivery, error)
 		}
 		w.outbox = true
 		var err error
-		d, err = scanDelivery(w.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+		d, err = scanDelivery(w.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE tenant_id = ? AND id = ?`, t.id, id))
 		return mapErr("get delivery", err)
 	})
 	return d, err

@@ -35,7 +35,8 @@ func enqueueForTest(t testing.TB, s *Store, tenant, url string, keys ...string) 
 // pending rows has exactly one head, its oldest pending row.
 func checkHeads(t *testing.T, s *Store) {
 	t.Helper()
-	rows, err := s.r.Query(`SELECT destination || ' ' || order_key, id, head FROM deliveries WHERE status = 'pending' ORDER BY rowid`)
+	order := map[engine]string{engineSQLite: "rowid", enginePostgres: "pos"}[s.eng] // queue order
+	rows, err := s.r.Query(`SELECT destination || ' ' || order_key, id, head FROM deliveries WHERE status = 'pending' ORDER BY ` + order)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestDeliveryHeadsFollowEveryChange(t *testing.T) {
 	}
 	checkHeads(t, s)
 	// A retry outcome does not bring back a row failed meanwhile.
-	if _, err := s.w.Exec(`UPDATE deliveries SET status = 'failed', head = 0 WHERE id = ?`, a[1]); err != nil {
+	if _, err := s.w.Exec(s.rebindFor(`UPDATE deliveries SET status = 'failed', head = 0 WHERE id = ?`), a[1]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RecordAttempt(ctx, a[1], Attempt{StatusCode: 503, Status: DeliveryPending, Next: time.Now()}); err != nil {

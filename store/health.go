@@ -2,15 +2,20 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -20,6 +25,14 @@ import (
 // bug: nothing was written, nothing acknowledged is lost, and writes work
 // again by themselves once space returns. The web layer answers 503.
 var ErrStorage = errors.New("storage is full or failing")
+
+// ErrUnavailable reports a request that failed because the database could
+// not be reached (PostgreSQL down, restarting, refusing connections, or the
+// network to it broken). It is an outage, not a bug: the web layer answers
+// 503 UNAVAILABLE. A write that fails so is never acknowledged; one whose
+// commit was cut off may or may not have committed, which is what
+// idempotency keys are for.
+var ErrUnavailable = errors.New("database unavailable")
 
 // storageLogEvery bounds how often a storage outage is logged: a full disk
 // fails every request, and one line per request would fill the log (and,
@@ -40,6 +53,15 @@ type storageHealth struct {
 // storageCause names what ran out when err is a storage failure: "disk full"
 // or "I/O error"; "" for any other error.
 func storageCause(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "53100": // disk_full
+			return "disk full"
+		case "58030": // io_error
+			return "I/O error"
+		}
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff { // primary code: extended I/O codes are IOERR_*
@@ -97,6 +119,39 @@ func (s *Store) StorageError() error {
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
 	return fmt.Errorf("%w (%s)", ErrStorage, s.health.cause)
+}
+
+// unreachable reports whether err says the database could not be reached:
+// a connection that could not be made or broke (the pool hands back a new
+// one for the next request), or PostgreSQL's own connection errors (class
+// 08) and shutdown or startup refusals (57P01–57P03).
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller gave up: not an outage (and a net.Error by its methods)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// pgUnavailable marks err as ErrUnavailable when the database could not be
+// reached, and as ErrStorage when PostgreSQL is out of disk.
+func pgUnavailable(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrUnavailable), errors.Is(err, ErrStorage):
+		return err
+	case unreachable(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if cause := storageCause(err); cause != "" {
+		return fmt.Errorf("%w (%s): %w", ErrStorage, cause, err)
+	}
+	return err
 }
 
 // probeFree is the free space past which RetryStorage tries a write: an

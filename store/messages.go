@@ -178,6 +178,37 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 	return st, nil
 }
 
+// messageQueries are AddMessage's lookups of the conversation it writes to.
+// On PostgreSQL they lock its row (FOR UPDATE OF c: the lead's side of the
+// join is only read): AddMessage writes back state it computed from what it
+// read (the unread count, the AI flag), and two writers of a conversation
+// must not both start from the same count. SQLite's single writer needs
+// no lock.
+type messageQueries struct {
+	thread string // the lead's active thread with a thread key
+	byID   string // a conversation by id
+}
+
+var messageSQL = [...]messageQueries{
+	engineSQLite: {
+		thread: `SELECT ` + conversationColumns + conversationFrom + `
+WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active' AND c.thread_key = ?`,
+		byID: `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.tenant_id = ? AND c.id = ?`,
+	},
+	enginePostgres: {
+		thread: `SELECT ` + conversationColumns + conversationFrom + `
+WHERE c.tenant_id = $1 AND c.lead_id = $2 AND c.status = 'active' AND c.thread_key = $3 FOR UPDATE OF c`,
+		byID: `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
+	},
+}
+
+func (w *wtx) messageSQL() *messageQueries {
+	if w.pg {
+		return &messageSQL[enginePostgres]
+	}
+	return &messageSQL[engineSQLite]
+}
+
 // optional maps "" to nil, as a NULL column reads back.
 func optional(s string) *string {
 	if s == "" {
@@ -201,17 +232,26 @@ func messageHook(in MessageInput) string {
 
 // ensureLead checks that the lead exists, creating it when allowed.
 func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (bool, error) {
-	var n int
-	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM leads WHERE tenant_id = ? AND id = ?`, w.tenant, leadID).Scan(&n); err != nil {
-		return false, mapErr("check lead", err)
+	exists := func() (bool, error) {
+		var n int
+		err := w.QueryRowContext(ctx, `SELECT count(*) FROM leads WHERE tenant_id = ? AND id = ?`, w.tenant, leadID).Scan(&n)
+		return n > 0, mapErr("check lead", err)
 	}
-	if n > 0 {
-		return false, nil
+	found, err := exists()
+	if err == nil && !found && create && w.pg {
+		// Another writer may be creating this lead: wait for it, then look
+		// again (pglocks.go).
+		if err = w.pgLock(ctx, lockLead, w.tenant, leadID); err == nil {
+			found, err = exists()
+		}
+	}
+	if err != nil || found {
+		return false, err
 	}
 	if !create {
 		return false, fmt.Errorf("store: lead %s: %w", leadID, ErrNotFound)
 	}
-	_, err := insertLead(ctx, w, LeadInput{ID: &leadID})
+	_, err = insertLead(ctx, w, LeadInput{ID: &leadID})
 	return true, err
 }
 
@@ -225,7 +265,8 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 		if ok {
 			c = c.clone()
 		} else {
-			c, err = getConversation(ctx, w, in.ConversationID)
+			c, err = scanConversation(w.QueryRowContext(ctx, w.messageSQL().byID, w.tenant, in.ConversationID))
+			err = mapErr("get conversation "+in.ConversationID, err)
 		}
 		if err == nil && c.LeadID != in.LeadID && in.LeadID != "" {
 			return c, false, fmt.Errorf("store: conversation %s belongs to another lead: %w", c.ID, ErrConflict)
@@ -252,9 +293,17 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 		return Conversation{}, false, mapErr("read channel", err)
 	}
 	assistantID, threadKey := asst.String, "c:"+channelID
-	c, err := scanConversation(w.QueryRowContext(ctx, `SELECT `+conversationColumns+conversationFrom+`
-WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active' AND c.thread_key = ?`,
-		w.tenant, in.LeadID, threadKey))
+	find := func() (Conversation, error) {
+		return scanConversation(w.QueryRowContext(ctx, w.messageSQL().thread, w.tenant, in.LeadID, threadKey))
+	}
+	c, err := find()
+	if err == sql.ErrNoRows && w.pg {
+		// Another writer may be creating this thread: wait for it, then
+		// look again (pglocks.go).
+		if err = w.pgLock(ctx, lockThread, w.tenant, in.LeadID, threadKey); err == nil {
+			c, err = find()
+		}
+	}
 	if err == nil {
 		return c, false, nil
 	}

@@ -80,8 +80,24 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 // emitted (numbered by the tenant's counter, last), then the commit. A ctx
 // that ended before the write began fails it; once begun, the write is not
 // interrupted by ctx (as on SQLite: a write that started finishes, and its
-// caller, if it gave up, is simply not told).
+// caller, if it gave up, is simply not told). A transaction that lost a
+// race PostgreSQL had to break (a deadlock between two writers' locks, see
+// pglocks.go) runs again, as SQLite's group commit reruns a failed group's
+// writes: fn must be safe to run twice. A database that cannot be reached
+// fails the write with ErrUnavailable (health.go).
 func (s *Store) pgWrite(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.pgWriteOnce(ctx, tenant, fn)
+		if err == nil || attempt == pgWriteAttempts || !pgRetryable(err) {
+			return pgUnavailable(err)
+		}
+	}
+}
+
+// pgWriteAttempts bounds how often a write that keeps losing races runs.
+const pgWriteAttempts = 5
+
+func (s *Store) pgWriteOnce(ctx context.Context, tenant string, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 // WAL grows by one batch at a time. The pages freed are reused by new rows;
 // on a database created with auto_vacuum=INCREMENTAL (every database this
 // version creates) a large surplus of them is handed back to the file system.
+// On PostgreSQL the batched deletes are the same; free space is
+// autovacuum's business, so ReturnFreePages does nothing there.
 
 // pruneBatch is the rows one retention write deletes: a few milliseconds.
 const pruneBatch = 1000
@@ -61,8 +63,7 @@ SELECT tenant_id, seq FROM events WHERE created_at < ? ORDER BY created_at LIMIT
 				return fmt.Errorf("store: prune events: %w", err)
 			}
 			for tenant, seq := range through {
-				if _, err := w.ExecContext(ctx, `UPDATE tenants SET events_pruned_through = max(events_pruned_through, ?) WHERE id = ?`,
-					seq, tenant); err != nil {
+				if _, err := w.ExecContext(ctx, retentionSQL[s.eng].markPruned, seq, tenant); err != nil {
 					return mapErr("mark pruned events", err)
 				}
 			}
@@ -96,6 +97,9 @@ SELECT tenant_id, key FROM idempotency WHERE created_at < ? ORDER BY created_at 
 // the rows, walking the table once in rowid order, and the writer deletes
 // them by rowid.
 func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
+	if s.eng == enginePostgres {
+		return s.pgPruneDeliveries(ctx, cutoff)
+	}
 	var after int64
 	return pruneLoop(ctx, func() (int64, error) {
 		rows, err := s.query(ctx, `SELECT rowid FROM deliveries WHERE rowid > ? AND status = ? AND delivered_at < ?
@@ -132,6 +136,39 @@ ORDER BY rowid LIMIT ?`, after, DeliveryDelivered, cutoff.UnixMilli(), pruneBatc
 	})
 }
 
+// pgPruneDeliveries is PruneDeliveries on PostgreSQL, where there is no
+// single writer to keep free and so no reason to find the rows apart: each
+// batch is one DELETE, whose scan stops at the batch's last old row (the
+// oldest rows lie first in the table; there is no index by delivery time
+// there either, for the same reason as on SQLite).
+func (s *Store) pgPruneDeliveries(ctx context.Context, cutoff time.Time) (int64, error) {
+	return pruneLoop(ctx, func() (int64, error) {
+		var n int64
+		err := s.writeRaw(ctx, func(w *wtx) error {
+			res, err := w.ExecContext(ctx, `DELETE FROM deliveries WHERE (tenant_id, id) IN (
+SELECT tenant_id, id FROM deliveries WHERE status = $1 AND delivered_at < $2 LIMIT $3)`,
+				DeliveryDelivered, cutoff.UnixMilli(), pruneBatch)
+			if err != nil {
+				return mapErr("prune deliveries", err)
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
+		return n, err
+	})
+}
+
+// retentionQueries are the retention statements whose text differs between
+// the engines: SQLite's two-argument max is PostgreSQL's GREATEST.
+type retentionQueries struct {
+	markPruned string // a tenant's pruned-through mark only moves up
+}
+
+var retentionSQL = [...]retentionQueries{
+	engineSQLite:   {markPruned: `UPDATE tenants SET events_pruned_through = max(events_pruned_through, ?) WHERE id = ?`},
+	enginePostgres: {markPruned: `UPDATE tenants SET events_pruned_through = GREATEST(events_pruned_through, $1) WHERE id = $2`},
+}
+
 // Free pages are handed back to the file system only when they are a large
 // surplus: a quarter of the file and at least freeSurplusPages; then down to
 // freeKeepPages, kept for the next rows. Fewer are simply reused (moving
@@ -146,6 +183,9 @@ const (
 // large surplus, a step at a time, and reports the pages returned. Databases
 // created before auto_vacuum=INCREMENTAL keep their free pages for reuse.
 func (s *Store) ReturnFreePages(ctx context.Context) (int64, error) {
+	if s.eng == enginePostgres {
+		return 0, nil // PostgreSQL's autovacuum reuses and returns space itself
+	}
 	var mode int
 	if err := s.queryRow(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
 		return 0, mapErr("auto_vacuum mode", err)

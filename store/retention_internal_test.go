@@ -28,7 +28,7 @@ func TestPruneEventsInBatches(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := newClockForTest(t0)
-	s := openAtForTest(t, filepath.Join(t.TempDir(), "p.db"), Options{Now: clock.now})
+	s := openWithOptionsForTest(t, Options{Now: clock.now})
 	ten := tenantForTest(t, s)
 	old := pruneBatch * 3 / 4 // each message makes two events or more
 	for i := range old {
@@ -71,7 +71,7 @@ func TestPruneDeliveries(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := newClockForTest(t0)
-	s := openAtForTest(t, filepath.Join(t.TempDir(), "p.db"), Options{Now: clock.now})
+	s := openWithOptionsForTest(t, Options{Now: clock.now})
 	ten := tenantForTest(t, s)
 	enqueue := func(n int) []string {
 		t.Helper()

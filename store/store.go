@@ -310,8 +310,9 @@ type wtx struct {
 	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
 	hookCache map[string][]Webhook
 	seqs      *seqCounters
-	threads   *threadCache // nil on PostgreSQL: no single writer to keep it exact
-	pg        bool         // statements are rebound for PostgreSQL
+	threads   *threadCache    // nil on PostgreSQL: no single writer to keep it exact
+	pg        bool            // statements are rebound for PostgreSQL
+	locks     map[string]bool // PostgreSQL: advisory locks this transaction holds (pglocks.go)
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).
@@ -355,6 +356,9 @@ func mapErr(op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
 		return fmt.Errorf("store: %s: %w", op, ErrConflict)
+	}
+	if unreachable(err) { // reads too answer 503 while PostgreSQL is down (health.go)
+		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }

@@ -24,6 +24,20 @@ func openForTest(t *testing.T) *Store {
 	return openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), Options{})
 }
 
+// openWithOptionsForTest is openForTest with opts (a clock, say).
+func openWithOptionsForTest(t *testing.T, opts Options) *Store {
+	t.Helper()
+	if os.Getenv("PARLEY_TEST_ENGINE") == "postgres" {
+		s, err := Open(context.Background(), pgtest.Schema(t), "", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return openAtForTest(t, filepath.Join(t.TempDir(), "parley.db"), opts)
+}
+
 // openSQLiteForTest opens a fresh SQLite store: for tests of SQLite itself
 // (checkpoints, pragmas, query plans), which the PostgreSQL round skips.
 func openSQLiteForTest(t *testing.T) *Store {
@@ -59,4 +73,13 @@ func tenantForTest(t *testing.T, s *Store) *Tenant {
 		t.Fatal(err)
 	}
 	return s.Tenant(info.ID)
+}
+
+// rebindFor is q as s's engine reads it: tests that run raw statements on
+// s.w or s.r write them once, in SQLite's form.
+func (s *Store) rebindFor(q string) string {
+	if s.eng == enginePostgres {
+		return rebind(q)
+	}
+	return q
 }

@@ -209,12 +209,18 @@ WHERE key_hash = ? AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.TenantID, &k.Na
 // their tenant not deleted (deleting a tenant deletes its keys). Open
 // streams are re-authorized with it, one query for all of them.
 func (s *Store) ActiveKeys(ctx context.Context, ids []string) (map[string]bool, error) {
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
+	var rows *sql.Rows
+	var err error
+	if s.eng == enginePostgres { // an array parameter where SQLite takes a JSON list
+		rows, err = s.query(ctx, `SELECT id FROM api_keys WHERE id = ANY($1::text[]) AND revoked_at IS NULL`, ids)
+	} else {
+		list, jerr := json.Marshal(ids)
+		if jerr != nil {
+			return nil, jerr
+		}
+		rows, err = s.query(ctx, `SELECT id FROM api_keys WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL`,
+			string(list))
 	}
-	rows, err := s.query(ctx, `SELECT id FROM api_keys WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL`,
-		string(list))
 	if err != nil {
 		return nil, mapErr("active keys", err)
 	}

@@ -47,7 +47,7 @@ func TestWriteOutlivesItsRequest(t *testing.T) {
 		}
 	}
 	var leads int
-	if err := s.r.QueryRow(`SELECT count(*) FROM leads WHERE tenant_id = ?`, ten.id).Scan(&leads); err != nil {
+	if err := s.queryRow(context.Background(), `SELECT count(*) FROM leads WHERE tenant_id = ?`, ten.id).Scan(&leads); err != nil {
 		t.Fatal(err)
 	}
 	if leads != 10 {

@@ -109,6 +109,8 @@ func toProblem(err error) (*Problem, bool) {
 		return problem(http.StatusConflict, CodeConflict, "resource already exists"), true
 	case errors.Is(err, store.ErrStorage):
 		return storageProblem("storage is full or failing: the write was not saved; retry later"), true
+	case errors.Is(err, store.ErrUnavailable):
+		return storageProblem("the database cannot be reached; retry later"), true
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
