@@ -130,3 +130,18 @@ func TestAgentListsAreBounded(t *testing.T) {
 	}
 	check("/bot", botIDs, 1001)
 }
+
+// TestNULInTextIsRefused: a NUL character (\u0000) in any text a client
+// sends, at any depth, is 400 naming the field, on both engines (PostgreSQL's
+// text cannot hold one; SQLite's could, and the answer must not depend on
+// the engine); an escaped backslash before "u0000" is not a NUL.
+func TestNULInTextIsRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(http.MethodPost, "/backend/leads", `{"name":"a\u0000b","meta":{"deep":["x","\u0000"]},"company":"ok"}`)
+	wantProblem(t, r, http.StatusBadRequest, "VALIDATION_ERROR")
+	wantFields(t, r, "meta", "name")
+	r = e.do(http.MethodPost, "/backend/leads", `{"name":"literal \\u0000 is fine"}`)
+	if lead := wantData[obj](t, r, http.StatusCreated).Data; lead["name"] != `literal \u0000 is fine` {
+		t.Errorf("name = %q", lead["name"])
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -67,6 +68,47 @@ func decodeJSON(body []byte, v any, optional bool) error {
 	return nil
 }
 
+// nulFields names the top-level fields whose value holds a NUL character
+// (written \u0000) at any depth. No text Parley stores may hold one:
+// PostgreSQL's text cannot, and a client's bytes must not be stored on one
+// engine and refused on the other. The raw body is only searched for the
+// escape; a field is decoded only when it is there.
+func nulFields(body []byte, obj map[string]json.RawMessage) fieldErrors {
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return nil
+	}
+	var fields fieldErrors
+	for k, raw := range obj {
+		var v any
+		if bytes.Contains(raw, []byte(`\u0000`)) && json.Unmarshal(raw, &v) == nil && holdsNUL(v) {
+			fields.add(k, "must not contain NUL characters (\\u0000)")
+		}
+	}
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return fields
+}
+
+// holdsNUL reports whether a decoded JSON value has a NUL in a string or key.
+func holdsNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.IndexByte(x, 0) >= 0
+	case []any:
+		for _, e := range x {
+			if holdsNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 || holdsNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // decodeFields decodes a JSON object into v and returns, rather than fails
 // on, the fields of the wrong JSON type: v holds every well-typed field, so
 // that the caller can add its own checks and name every bad field in one
@@ -79,11 +121,12 @@ func decodeFields(body []byte, v any, optional bool) (fieldErrors, error) {
 	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
 		return nil, problem(http.StatusBadRequest, CodeValidation, "request body must be a JSON object")
 	}
+	nul := nulFields(body, obj)
 	if err := json.Unmarshal(body, v); err == nil {
-		return nil, nil
+		return nul, nil
 	}
 	// Decode field by field so that every wrongly typed field is named.
-	var fields fieldErrors
+	fields := nul
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +87,7 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 	if schedule == nil {
 		schedule = delivery.DefaultSchedule
 	}
-	cfg := app.Config{DB: filepath.Join(t.TempDir(), "parley.db"), Schema: storetest.Schema(t), MaxBodyBytes: 1 << 20,
+	cfg := app.Config{DB: storetest.Target(t), Schema: storetest.Schema(t), MaxBodyBytes: 1 << 20,
 		MediaTimeout: 10 * time.Second, MaxMediaBytes: 16 << 20, MaxPDFPages: 50, MaxPDFChars: 20000,
 		DeliveryTimeout: 5 * time.Second, AllowPrivateNetworks: !o.GuardPrivate, Logger: log}
 	a, err := app.New(context.Background(), cfg, app.Options{Provider: o.Provider, Stream: &o.Stream,

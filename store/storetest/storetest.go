@@ -36,6 +36,17 @@ func Open(t testing.TB, path string) *store.Store {
 	return st
 }
 
+// Target is a fresh database for a store or a server to open: a SQLite
+// file in a temporary directory, or a PostgreSQL schema of its own in the
+// PostgreSQL round.
+func Target(t testing.TB) string {
+	t.Helper()
+	if Engine() == "postgres" {
+		return Postgres(t)
+	}
+	return filepath.Join(t.TempDir(), "parley.db")
+}
+
 // New opens a fresh store: SQLite in a temporary directory, or, when the
 // test binary runs its PostgreSQL round (PARLEY_TEST_ENGINE=postgres; see
 // RunEngines), a PostgreSQL schema of its own.
