@@ -102,13 +102,11 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer, onListen func(net.
 	if k := cfg.BootstrapAPIKey; k != "" && len(k) < minBootstrapKey {
 		return fmt.Errorf("PARLEY_BOOTSTRAP_API_KEY is %d characters; use at least %d (e.g. openssl rand -hex 24)", len(k), minBootstrapKey)
 	}
-	if cfg.DatabaseURL == "" { // on PostgreSQL any number of servers share the database
-		release, err := lockDatabase(cfg.DB)
-		if err != nil {
-			return err
-		}
-		defer release()
+	release, err := lockServer(ctx, cfg)
+	if err != nil {
+		return err
 	}
+	defer release()
 	a, err := newApp(ctx, cfg, log, stderr)
 	if err != nil {
 		return err

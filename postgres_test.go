@@ -12,9 +12,10 @@ import (
 
 // TestServeOnPostgres runs `parley serve` with PARLEY_DATABASE_URL: the
 // first start migrates and bootstraps, messages go in and come back, the
-// stream replays them with contiguous ids, a second server shares the
-// database (no SQLite lock), the admin CLI works on it, `parley backup`
-// points to pg_dump, and the password never reaches the log.
+// stream replays them with contiguous ids, a second server on the same
+// database exits 1 at once (until nodes coordinate), the admin CLI works
+// beside the first, `parley backup` points to pg_dump, the password never
+// reaches the log, and once the first server stops another may start.
 func TestServeOnPostgres(t *testing.T) {
 	u, err := url.Parse(storetest.Postgres(t))
 	if err != nil {
@@ -35,12 +36,11 @@ func TestServeOnPostgres(t *testing.T) {
 			t.Fatalf("POST /ai/process on PostgreSQL = %d %s", status, body)
 		}
 	}
-	second := startServer(t) // the same database: allowed on PostgreSQL
-	code, body := second.get(t, testKey, "/backend/messages/pg-lead?limit=100")
-	if code != http.StatusOK || strings.Count(body, `"You said: hello`) != 3 {
-		t.Fatalf("the second server's view = %d %s", code, body)
+	if code, out, errOut := cli(t, "serve"); code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 ||
+		!strings.Contains(errOut, "another parley server") || !strings.Contains(errOut, "pid") {
+		t.Errorf("a second server on the same PostgreSQL = %d %q %q, want exit 1 with one line naming the holder", code, out, errOut)
 	}
-	ids := second.eventIDs(t, testKey)
+	ids := first.eventIDs(t, testKey)
 	if len(ids) == 0 {
 		t.Fatal("no events replayed")
 	}
@@ -55,12 +55,18 @@ func TestServeOnPostgres(t *testing.T) {
 	if code, _, errOut := cli(t, "backup", t.TempDir()+"/x.db"); code != 1 || !strings.Contains(errOut, "pg_dump") {
 		t.Errorf("parley backup on PostgreSQL = %d %q, want 1 naming pg_dump", code, errOut)
 	}
-	for _, s := range []*server{first, second} {
-		if strings.Contains(s.stderr.String(), "s3cret-in-url") {
-			t.Errorf("the database password reached the log: %s", tail(s.stderr.String(), 1500))
-		}
-		if !strings.Contains(s.stderr.String(), "db=postgres://postgres@") {
-			t.Errorf("the start-up line does not name the PostgreSQL database: %s", tail(s.stderr.String(), 1500))
-		}
+	if strings.Contains(first.stderr.String(), "s3cret-in-url") {
+		t.Errorf("the database password reached the log: %s", tail(first.stderr.String(), 1500))
+	}
+	if !strings.Contains(first.stderr.String(), "db=postgres://postgres@") {
+		t.Errorf("the start-up line does not name the PostgreSQL database: %s", tail(first.stderr.String(), 1500))
+	}
+	if code := first.stop(t); code != 0 {
+		t.Fatalf("first server exit = %d", code)
+	}
+	next := startServer(t)
+	code, body := next.get(t, testKey, "/backend/messages/pg-lead?limit=100")
+	if code != http.StatusOK || strings.Count(body, `"You said: hello`) != 3 {
+		t.Fatalf("the next server's view = %d %s", code, body)
 	}
 }

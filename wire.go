@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -49,4 +51,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	return app.New(ctx, appConfig(cfg, log), app.Options{Bootstrap: func(ctx context.Context, st *store.Store) error {
 		return bootstrap(ctx, st, cfg.BootstrapAPIKey, stderr)
 	}})
+}
+
+// lockServer makes sure one server at a time runs on the database: a lock
+// file beside a SQLite database, a session advisory lock on PostgreSQL
+// (where several nodes will share one database once they coordinate
+// through it; until then a second node would fire batches and send
+// postbacks twice).
+func lockServer(ctx context.Context, cfg Config) (release func(), err error) {
+	if cfg.DatabaseURL == "" {
+		return lockDatabase(cfg.DB)
+	}
+	release, err = store.LockPostgresServer(ctx, cfg.DatabaseURL)
+	if errors.Is(err, store.ErrServerRunning) {
+		return nil, fmt.Errorf("%s: %w; run one server per database for now", cfg.databaseName(), err)
+	}
+	return release, err
 }
