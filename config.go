@@ -20,7 +20,7 @@ import (
 type Config struct {
 	Addr                  string        `envconfig:"ADDR" default:":8080" desc:"address to listen on"`
 	DB                    string        `envconfig:"DB" default:"parley.db" desc:"path of the SQLite database file"`
-	DatabaseURL           string        `envconfig:"DATABASE_URL" desc:"postgres://user:pass@host:5432/db?sslmode=…: run on PostgreSQL instead of PARLEY_DB (several servers may share it)"`
+	DatabaseURL           string        `envconfig:"DATABASE_URL" desc:"postgres://user:pass@host:5432/db?sslmode=…: run on PostgreSQL instead of PARLEY_DB"`
 	DBMmapMB              int           `envconfig:"DB_MMAP_MB" default:"2047" desc:"MB of the database file each reader maps into memory (at most 2047): faster reads, less heap; mapped pages count in RSS; 0 reads with pread"`
 	DBSync                string        `envconfig:"DB_SYNC" default:"full" desc:"full: every acknowledged write is on disk (survives power loss); normal: faster, a power cut may lose the last writes"`
 	WALMaxMB              int           `envconfig:"WAL_MAX_MB" default:"64" desc:"size in MB past which the write-ahead log is checkpointed and emptied"`
