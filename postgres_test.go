@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -68,5 +69,31 @@ func TestServeOnPostgres(t *testing.T) {
 	code, body := next.get(t, testKey, "/backend/messages/pg-lead?limit=100")
 	if code != http.StatusOK || strings.Count(body, `"You said: hello`) != 3 {
 		t.Fatalf("the next server's view = %d %s", code, body)
+	}
+}
+
+// TestServeRefusesNewerPostgresSchema: a database migrated by a newer
+// Parley makes serve (and the CLI) exit 1 with one line, touching nothing.
+func TestServeRefusesNewerPostgresSchema(t *testing.T) {
+	target := storetest.Postgres(t)
+	setEnv(t, "")
+	t.Setenv("PARLEY_DATABASE_URL", target)
+	if code, _, errOut := cli(t, "tenants", "list"); code != 0 { // migrates the schema
+		t.Fatalf("first command = %d %q", code, errOut)
+	}
+	db, err := sql.Open("pgx", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE parley_schema SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"serve"}, {"tenants", "list"}} {
+		code, out, errOut := cli(t, args...)
+		if code != 1 || out != "" || strings.Count(strings.TrimSpace(errOut), "\n") != 0 ||
+			!strings.Contains(errOut, "newer than this parley") {
+			t.Errorf("parley %v on a newer schema = %d %q %q, want exit 1 with one line", args, code, out, errOut)
+		}
 	}
 }
