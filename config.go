@@ -211,6 +211,10 @@ Usage:
   parley keys list --tenant ID                list a tenant's keys (never the secrets)
   parley keys revoke KEY_ID                   revoke a key (a running server stops accepting it within 2s)
   parley backup FILE                          write a consistent copy of the database (works while a server runs)
+  parley copy --to URL [--from FILE]          copy every row of the SQLite database (PARLEY_DB, or FILE) into an
+                                              empty PostgreSQL database; prints the rows per table. Reads one
+                                              snapshot: a server may keep running, but what it writes meanwhile
+                                              is not copied (stop it first to move everything)
   parley version                              print parley <version> (<commit>, <go version>)
   parley help                                 this text
 

@@ -66,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		err = runAdmin(ctx, cfg, cmd, args, stdout)
 	case "backup":
 		err = runBackup(ctx, cfg, args, stdout)
+	case "copy":
+		err = runCopy(ctx, cfg, args, stdout)
 	default:
 		err = usageError("unknown command %q (see parley help)", cmd)
 	}
