@@ -106,6 +106,9 @@ func lists(ctx context.Context, o options) (result, error) {
 			if err := seedDB(ctx, o, s.url); err != nil {
 				return result{}, err
 			}
+			if err := s.analyze(ctx); err != nil {
+				return result{}, err
+			}
 			fmt.Fprintf(os.Stderr, "seed: schema %s is kept for later runs (DROP SCHEMA %s CASCADE when done)\n", s.name, s.name)
 		}
 		if !s.exists(ctx) {

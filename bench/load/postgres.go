@@ -78,6 +78,36 @@ func (s *pgSchema) exists(ctx context.Context) bool {
 	return n > 0
 }
 
+// analyze gathers the planner's statistics of the schema's tables, as
+// autovacuum would on a running server after a bulk load: without them the
+// planner takes a 200,000-message table for a few hundred rows and picks
+// plans no server would run for long (a bitmap AND with the tenant's whole
+// primary key range: 10 of a 16 ms search). It runs table by table, so as
+// not to analyse other schemas of the database.
+func (s *pgSchema) analyze(ctx context.Context) error {
+	rows, err := s.admin.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
+WHERE table_schema = $1 AND table_type = 'BASE TABLE'`, s.name)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	for _, t := range tables {
+		if _, err := s.admin.ExecContext(ctx, `ANALYZE `+s.name+`.`+t); err != nil {
+			return fmt.Errorf("analyze %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
 // drop removes the schema and all in it.
 func (s *pgSchema) drop() {
 	if _, err := s.admin.Exec(`DROP SCHEMA IF EXISTS ` + s.name + ` CASCADE`); err != nil {
