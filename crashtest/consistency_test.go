@@ -21,6 +21,9 @@ package crashtest
 //   - PARLEY_CRASH_KILLS=n: n kills (overrides both);
 //   - PARLEY_CRASH_SEED=s: replay a logged seed (kill moments and request mix;
 //     the exact interleaving with the server still varies).
+//
+// With PARLEY_TEST_DATABASE_URL set, every test of the package runs a second
+// time on PostgreSQL (TestMain), each in a schema of its own.
 
 import (
 	"bytes"
@@ -38,6 +41,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/parley-dev/parley/store/storetest"
 )
 
 const (
@@ -102,11 +107,11 @@ func TestCrashConsistency(t *testing.T) {
 		}
 		seed = v
 	}
-	t.Logf("seed %d (PARLEY_CRASH_SEED=%d to replay), %d kills", seed, seed, kills)
+	t.Logf("%s: seed %d (PARLEY_CRASH_SEED=%d to replay), %d kills", storetest.Engine(), seed, seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	began := time.Now()
 
-	db := filepath.Join(t.TempDir(), "parley.db")
+	db := storetest.Target(t)
 	// While the kills go on, one delivery in ten fails its first attempt, so
 	// that retries are pending across kills and later deliveries of the same
 	// conversation wait behind them. (Not at the end: each failure holds its

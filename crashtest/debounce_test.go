@@ -3,15 +3,16 @@ package crashtest
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/parley-dev/parley/store/storetest"
 )
 
 // A debounced batch acknowledged before a SIGKILL is answered exactly once
 // after the restart.
 func TestKilledBeforeDeadlinePostsBackOnce(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "parley.db")
+	db := storetest.Target(t)
 	rc := newReceiver(t, nil)
 	p := startParley(t, db)
 	tenant := p.tenantID()
@@ -58,7 +59,7 @@ func TestKilledBeforeDeadlinePostsBackOnce(t *testing.T) {
 // A delivery waiting for its retry when the process dies is delivered once
 // after the restart.
 func TestKilledMidRetryDeliversOnce(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "parley.db")
+	db := storetest.Target(t)
 	rc := newReceiver(t, func(_ string, attempt int) bool { return attempt == 1 })
 	schedule := "PARLEY_DELIVERY_RETRY_SCHEDULE=1500ms,1500ms"
 	p := startParley(t, db, schedule)

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-dev/parley/store/storetest"
 )
 
 // binary is the parley executable built once for the whole package.
@@ -39,7 +41,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build parley: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// Every test runs on SQLite, then again on PostgreSQL when
+	// PARLEY_TEST_DATABASE_URL is set (one line says so when it is not):
+	// storetest.Target gives each test a file or a schema of its own.
+	code := storetest.RunEngines(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -80,13 +85,17 @@ type proc struct {
 
 var listenRE = regexp.MustCompile(`addr=(\S+)`)
 
-// startParley runs the binary on db with extra environment, and waits until it
-// listens.
+// startParley runs the binary on db (a SQLite file or a postgres:// URL, as
+// storetest.Target gives) with extra environment, and waits until it listens.
 func startParley(t *testing.T, db string, env ...string) *proc {
 	t.Helper()
 	sourcesOnce.Do(statSources)
 	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(), "PARLEY_DB="+db, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+testKey,
+	dbEnv := "PARLEY_DB=" + db
+	if isPostgres(db) {
+		dbEnv = "PARLEY_DATABASE_URL=" + db
+	}
+	cmd.Env = append(os.Environ(), dbEnv, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+testKey,
 		"PARLEY_RATE_LIMIT_PER_MINUTE=0", "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=debug")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()

@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -13,10 +12,11 @@ import (
 // between the send and its record sends it again), but the next one of its
 // conversation is sent only after it is recorded, so first acceptances stay
 // in order. Commit order is rowid order: SQLite gives each new row the next
-// rowid and Parley has one writer. The key is read from each payload here,
+// rowid and Parley has one writer; on PostgreSQL it is pos order (see
+// checkDB.insertOrder). The key is read from each payload here,
 // not from the server's own bookkeeping.
-func checkOrder(t *testing.T, db *sql.DB, rcPost, rcHook *receiver, c *crashCounts) {
-	rows, err := db.Query(`SELECT id, kind, payload FROM deliveries ORDER BY rowid`)
+func checkOrder(t *testing.T, db *checkDB, rcPost, rcHook *receiver, c *crashCounts) {
+	rows, err := db.Query(`SELECT id, kind, payload FROM deliveries ORDER BY ` + db.insertOrder())
 	if err != nil {
 		t.Fatal(err)
 	}

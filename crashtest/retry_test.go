@@ -1,10 +1,10 @@
 package crashtest
 
 import (
-	"database/sql"
 	"net/http"
-	"path/filepath"
 	"testing"
+
+	"github.com/parley-dev/parley/store/storetest"
 )
 
 // A sync turn whose answer was stored but whose response never reached the
@@ -19,12 +19,21 @@ import (
 // Whatever the fix (say, finishing the record in the answer's transaction),
 // this test holds once the retry is answered once.
 func TestRetryOfAnsweredTurnIsNotAnsweredTwice(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "parley.db")
+	db := storetest.Target(t)
 	p := startParley(t, db)
 	tenant := p.tenantID()
 	p.kill()
-	sqlExec(t, db, `CREATE TRIGGER crashtest_fail_finish BEFORE UPDATE OF status_code ON idempotency
+	if isPostgres(db) {
+		// PostgreSQL's triggers call a function; both live in the test's
+		// schema (first on the URL's search_path) and go with it.
+		sqlExec(t, db, `CREATE FUNCTION crashtest_fail() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'crashtest: the process died here'; END $$`,
+			`CREATE TRIGGER crashtest_fail_finish BEFORE UPDATE OF status_code ON idempotency
+FOR EACH ROW WHEN (NEW.status_code IS NOT NULL) EXECUTE FUNCTION crashtest_fail()`)
+	} else {
+		sqlExec(t, db, `CREATE TRIGGER crashtest_fail_finish BEFORE UPDATE OF status_code ON idempotency
 WHEN NEW.status_code IS NOT NULL BEGIN SELECT RAISE(ABORT, 'crashtest: the process died here'); END`)
+	}
 
 	p = startParley(t, db)
 	const lead = "5511977776666@s.whatsapp.net"
@@ -33,7 +42,11 @@ WHEN NEW.status_code IS NOT NULL BEGIN SELECT RAISE(ABORT, 'crashtest: the proce
 	code, err := p.call("POST", "/ai/process", req, nil)
 	t.Logf("first attempt (the gateway never sees this answer): status %d, err %v", code, err)
 	p.kill()
-	sqlExec(t, db, `DROP TRIGGER crashtest_fail_finish`)
+	if isPostgres(db) {
+		sqlExec(t, db, `DROP TRIGGER crashtest_fail_finish ON idempotency`)
+	} else {
+		sqlExec(t, db, `DROP TRIGGER crashtest_fail_finish`)
+	}
 
 	p = startParley(t, db)
 	var again map[string]any
@@ -60,18 +73,5 @@ WHEN NEW.status_code IS NOT NULL BEGIN SELECT RAISE(ABORT, 'crashtest: the proce
 	if again["message_id"] != users[0] || again["response_message_id"] != answers[0] {
 		t.Errorf("the retry answered message %v with %v, want the stored %s and %s",
 			again["message_id"], again["response_message_id"], users[0], answers[0])
-	}
-}
-
-// sqlExec runs one statement on the database file of a stopped server.
-func sqlExec(t *testing.T, path, stmt string) {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
 	}
 }

@@ -95,6 +95,28 @@ var seeded bool
 
 // lists measures the three list routes on a seeded database.
 func lists(ctx context.Context, o options) (result, error) {
+	if o.databaseURL != "" {
+		s, err := newPGSchema(ctx, o.databaseURL, listsSchema(o), o.seed && !seeded)
+		if err != nil {
+			return result{}, err
+		}
+		defer s.close()
+		if o.seed && !seeded {
+			seeded = true
+			if err := seedDB(ctx, o, s.url); err != nil {
+				return result{}, err
+			}
+			if err := s.analyze(ctx); err != nil {
+				return result{}, err
+			}
+			fmt.Fprintf(os.Stderr, "seed: schema %s is kept for later runs (DROP SCHEMA %s CASCADE when done)\n", s.name, s.name)
+		}
+		if !s.exists(ctx) {
+			return result{}, fmt.Errorf("no seeded schema %s: run with -seed first", s.name)
+		}
+		o.pgURL = s.url
+		return measureLists(ctx, o)
+	}
 	o.db = listsDB(o)
 	if o.seed && !seeded {
 		seeded = true
@@ -108,6 +130,11 @@ func lists(ctx context.Context, o options) (result, error) {
 	if _, err := os.Stat(o.db); err != nil {
 		return result{}, fmt.Errorf("no seeded database at %s: run with -seed first", o.db)
 	}
+	return measureLists(ctx, o)
+}
+
+// measureLists runs the list routes against a server on the seeded database.
+func measureLists(ctx context.Context, o options) (result, error) {
 	t, err := startTarget(ctx, o)
 	if err != nil {
 		return result{}, err
@@ -151,7 +178,7 @@ func lists(ctx context.Context, o options) (result, error) {
 // idle measures readiness time and resident memory of a quiet server (on the
 // seeded lists database when it exists, else a fresh one).
 func idle(ctx context.Context, o options) (result, error) {
-	if db := listsDB(o); o.db == "" {
+	if db := listsDB(o); o.db == "" && o.databaseURL == "" {
 		if _, err := os.Stat(db); err == nil {
 			o.db = db
 		}

@@ -27,6 +27,7 @@ type target struct {
 	cmd               *exec.Cmd // nil when -addr was given
 	dir               string
 	bin, db           string        // the built binary and its PARLEY_DB (started server only)
+	pg                *pgSchema     // the run's PostgreSQL schema, dropped by stop (-database-url)
 	ready             time.Duration // from process start to listening
 }
 
@@ -55,8 +56,19 @@ func startTarget(ctx context.Context, o options, env ...string) (*target, error)
 			db = filepath.Join(dir, "parley.db")
 		}
 		t.bin, t.db = bin, db
+		dbEnv := "PARLEY_DB=" + db
+		switch {
+		case o.pgURL != "":
+			dbEnv = "PARLEY_DATABASE_URL=" + o.pgURL
+		case o.databaseURL != "":
+			if t.pg, err = newPGSchema(ctx, o.databaseURL, "", true); err != nil {
+				t.stop()
+				return nil, err
+			}
+			dbEnv = "PARLEY_DATABASE_URL=" + t.pg.url
+		}
 		t.cmd = exec.Command(bin)
-		t.cmd.Env = append(os.Environ(), "PARLEY_DB="+db, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+benchKey,
+		t.cmd.Env = append(os.Environ(), dbEnv, "PARLEY_ADDR=127.0.0.1:0", "PARLEY_BOOTSTRAP_API_KEY="+benchKey,
 			"PARLEY_RATE_LIMIT_PER_MINUTE=0", "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=warn",
 			"PARLEY_MAX_STREAMS=20000", "PARLEY_CPU_PROFILE="+os.Getenv("LOAD_CPU_PROFILE"))
 		t.cmd.Env = append(t.cmd.Env, env...)
@@ -154,6 +166,9 @@ func (t *target) stop() {
 	}
 	if t.dir != "" {
 		os.RemoveAll(t.dir)
+	}
+	if t.pg != nil {
+		t.pg.drop()
 	}
 }
 
