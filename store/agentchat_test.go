@@ -54,6 +54,21 @@ func agentStore(t *testing.T) (*store.Store, *store.Tenant, string, *agentClock)
 	return st, ten, list[0].ID, clock
 }
 
+// searchIDs runs q (10 at most) and returns the ids found, checking that
+// the total agrees with the list.
+func searchIDs(t *testing.T, ten *store.Tenant, q store.ConversationQuery) []string {
+	t.Helper()
+	q.Limit = 10
+	list, total, err := ten.SearchConversations(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%+v: %v", q, err)
+	}
+	if total != len(list) {
+		t.Errorf("%+v: total %d, %d items", q, total, len(list))
+	}
+	return agentIDsOf(list)
+}
+
 func agentIDsOf(list []store.AgentConversation) []string {
 	out := make([]string, len(list))
 	for i, a := range list {
@@ -143,18 +158,7 @@ func TestAgentSearchPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	search := func(q store.ConversationQuery) []string {
-		t.Helper()
-		q.Limit = 10
-		list, total, err := ten.SearchConversations(ctx, q)
-		if err != nil {
-			t.Fatalf("%+v: %v", q, err)
-		}
-		if total != len(list) {
-			t.Errorf("%+v: total %d, %d items", q, total, len(list))
-		}
-		return agentIDsOf(list)
-	}
+	search := func(q store.ConversationQuery) []string { return searchIDs(t, ten, q) }
 	one := []string{withLead.ID}
 	cases := []store.ConversationQuery{
 		{Search: "Zo"}, {Search: "Zoë"}, {Search: "zoe q"}, {Search: "_1"}, {Search: "_100%"}, {Search: "%"},

@@ -37,18 +37,7 @@ func TestSearchIgnoresCaseAndAccents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	search := func(q store.ConversationQuery) []string {
-		t.Helper()
-		q.Limit = 10
-		list, total, err := ten.SearchConversations(ctx, q)
-		if err != nil {
-			t.Fatalf("%+v: %v", q, err)
-		}
-		if total != len(list) {
-			t.Errorf("%+v: total %d, %d items", q, total, len(list))
-		}
-		return agentIDsOf(list)
-	}
+	search := func(q store.ConversationQuery) []string { return searchIDs(t, ten, q) }
 	expect := func(want []string, qs ...store.ConversationQuery) {
 		t.Helper()
 		for _, q := range qs {
