@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 )
 
 // Channel is where conversations happen (a WhatsApp number, a web widget…).
@@ -158,15 +160,30 @@ func (t *Tenant) DeleteChannel(ctx context.Context, id string) error {
 // changes (the channel cannot be deleted), so it is remembered per tenant:
 // /ai/process asks for it on every request.
 func (t *Tenant) DefaultChannel(ctx context.Context) (string, error) {
-	if id, ok := t.s.defaultChannels.Load(t.id); ok {
+	return defaultChannel(ctx, &t.s.defaultChannels, t.id, t.s.queryRow)
+}
+
+// defaultChannel returns the tenant's default channel (wtx's view: the
+// transaction's own reads see a channel it just made).
+func (w *wtx) defaultChannel(ctx context.Context) (string, error) {
+	id, err := defaultChannel(ctx, w.defaultChannels, w.tenant, w.QueryRowContext)
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrUnknownChannel
+	}
+	return id, err
+}
+
+func defaultChannel(ctx context.Context, known *sync.Map, tenant string,
+	queryRow func(context.Context, string, ...any) *sql.Row) (string, error) {
+	if id, ok := known.Load(tenant); ok {
 		return id.(string), nil
 	}
 	var id string
-	err := t.s.queryRow(ctx, `SELECT id FROM channels WHERE tenant_id = ? AND is_default = 1`, t.id).Scan(&id)
+	err := queryRow(ctx, `SELECT id FROM channels WHERE tenant_id = ? AND is_default = 1`, tenant).Scan(&id)
 	if err != nil {
 		return "", mapErr("find default channel", err)
 	}
-	t.s.defaultChannels.Store(t.id, id)
+	known.Store(tenant, id)
 	return id, nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 )
 
@@ -65,11 +66,17 @@ func insertLead(ctx context.Context, w *wtx, in LeadInput) (Lead, error) {
 		id = *in.ID
 	}
 	row := w.QueryRowContext(ctx, `INSERT INTO leads (tenant_id, id, name, phone, email, company, meta, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+leadColumns,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING `+leadColumns,
 		w.tenant, id, nullStr(in.Name), nullStr(in.Phone), nullStr(in.Email), nullStr(in.Company),
 		Meta{}.merge(in.Meta).encode(), w.now, w.now)
+	// A lead that exists returns no row rather than failing the statement:
+	// on PostgreSQL a failed statement spoils the whole transaction, and a
+	// client creating a lead it already made is common (a 409, not a rerun
+	// of every write committing with it).
 	l, err := scanLead(row)
-	if err != nil {
+	if err == sql.ErrNoRows {
+		return l, fmt.Errorf("store: insert lead %s: %w", id, ErrConflict)
+	} else if err != nil {
 		return l, mapErr("insert lead", err)
 	}
 	w.counts = true

@@ -86,7 +86,11 @@ func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
 // conversation's new state, new_message and conversation_update.
 func (t *Tenant) AddMessage(ctx context.Context, in MessageInput) (Stored, error) {
 	var st Stored
-	err := t.s.write(ctx, t.id, func(w *wtx) error {
+	about := in.LeadID
+	if about == "" {
+		about = in.ConversationID
+	}
+	err := t.s.writeAbout(ctx, t.id, about, func(w *wtx) error {
 		var err error
 		st, err = addMessage(ctx, w, in)
 		return err
@@ -108,31 +112,6 @@ func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
 	st.Message = Message{ID: NewID(), ConversationID: conv.ID, LeadID: conv.LeadID, ChannelID: conv.ChannelID,
 		Role: in.Role, Content: in.Content, MessageType: in.MessageType, URL: optional(in.URL),
 		ExtractedText: optional(in.ExtractedText), Status: in.Status, ExternalID: optional(in.ExternalID), Timestamp: Time(w.now)}
-	if _, err := w.ExecContext(ctx, `INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
-role, content, message_type, url, extracted_text, status, external_id, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		st.Message.ID, w.tenant, conv.ID, conv.LeadID, nullStr(conv.ChannelID), in.Role, in.Content, in.MessageType,
-		nullStr(&in.URL), nullStr(&in.ExtractedText), in.Status, nullStr(&in.ExternalID), w.now); err != nil {
-		return st, mapErr("insert message", err)
-	}
-	w.unindexed = true
-	if in.IdempotencyKey != "" {
-		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
-			return st, err
-		}
-	}
-	if in.Finish != nil {
-		if err := finishKey(ctx, w, in.Finish.Key, in.Finish.Status, in.Finish.Response(st.Message)); err != nil {
-			return st, err
-		}
-	}
-	if in.Batch != nil {
-		b, err := addToBatch(ctx, w, conv, st.Message, in.Batch)
-		if err != nil {
-			return st, err
-		}
-		st.Batch = &b
-	}
 	before := conv
 	if in.Role == RoleUser {
 		conv.UnreadCount++
@@ -151,10 +130,26 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
 	conv.LastMessage = &LastMessage{Content: preview, Role: in.Role, Timestamp: Time(w.now)}
 	conv.UpdatedAt = Time(w.now)
-	if _, err := w.execKeepingThreads(ctx, `UPDATE conversations SET unread_count = ?, is_ai_active = ?, last_message_content = ?,
-last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-		conv.UnreadCount, conv.IsAIActive, preview, in.Role, w.now, w.now, w.tenant, conv.ID); err != nil {
-		return st, mapErr("touch conversation", err)
+	if err := w.insertMessage(ctx, st.Message, conv, preview); err != nil {
+		return st, err
+	}
+	w.unindexed = true
+	if in.IdempotencyKey != "" {
+		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
+			return st, err
+		}
+	}
+	if in.Finish != nil {
+		if err := finishKey(ctx, w, in.Finish.Key, in.Finish.Status, in.Finish.Response(st.Message)); err != nil {
+			return st, err
+		}
+	}
+	if in.Batch != nil {
+		b, err := addToBatch(ctx, w, before, st.Message, in.Batch)
+		if err != nil {
+			return st, err
+		}
+		st.Batch = &b
 	}
 	// Exactly the row just written (threads.go).
 	w.threads.remember(w.tenant, conv.clone(), in.LeadID, in.ChannelID, in.ConversationID == "")
@@ -178,6 +173,39 @@ last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? A
 	return st, nil
 }
 
+// insertMessage stores m and its conversation's new state c (preview is
+// the last message's text). On PostgreSQL that is one statement, so one
+// round trip; SQLite, in process, runs the two.
+func (w *wtx) insertMessage(ctx context.Context, m Message, c Conversation, preview string) error {
+	args := []any{m.ID, w.tenant, c.ID, c.LeadID, nullStr(c.ChannelID), m.Role, m.Content, m.MessageType,
+		nullStr(m.URL), nullStr(m.ExtractedText), m.Status, nullStr(m.ExternalID), w.now,
+		c.UnreadCount, c.IsAIActive, preview}
+	if w.pg {
+		_, err := w.ExecContext(ctx, pgInsertMessageSQL, args...)
+		return mapErr("insert message", err)
+	}
+	if _, err := w.ExecContext(ctx, insertMessageSQL, args[:13]...); err != nil {
+		return mapErr("insert message", err)
+	}
+	_, err := w.execKeepingThreads(ctx, touchConversationSQL, c.UnreadCount, c.IsAIActive, preview, m.Role, w.now, w.now, w.tenant, c.ID)
+	return mapErr("touch conversation", err)
+}
+
+const (
+	insertMessageSQL = `INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
+role, content, message_type, url, extracted_text, status, external_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	touchConversationSQL = `UPDATE conversations SET unread_count = ?, is_ai_active = ?, last_message_content = ?,
+last_message_role = ?, last_message_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
+	pgInsertMessageSQL = `WITH m AS (
+  INSERT INTO messages (id, tenant_id, conversation_id, lead_id, channel_id,
+    role, content, message_type, url, extracted_text, status, external_id, created_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+)
+UPDATE conversations SET unread_count = $14, is_ai_active = $15, last_message_content = $16,
+  last_message_role = $6, last_message_at = $13, updated_at = $13 WHERE tenant_id = $2 AND id = $3`
+)
+
 // messageQueries are AddMessage's lookups of the conversation it writes to.
 // On PostgreSQL they lock its row (FOR UPDATE OF c: the lead's side of the
 // join is only read): AddMessage writes back state it computed from what it
@@ -189,15 +217,20 @@ type messageQueries struct {
 	byID   string // a conversation by id
 }
 
+// threadHasChannel keeps a deleted channel's threads from taking messages:
+// a message to a channel that is gone is refused (ErrUnknownChannel).
+const threadHasChannel = `
+  AND EXISTS (SELECT 1 FROM channels ch WHERE ch.tenant_id = c.tenant_id AND ch.id = c.channel_id)`
+
 var messageSQL = [...]messageQueries{
 	engineSQLite: {
 		thread: `SELECT ` + conversationColumns + conversationFrom + `
-WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active' AND c.thread_key = ?`,
+WHERE c.tenant_id = ? AND c.lead_id = ? AND c.status = 'active' AND c.thread_key = ?` + threadHasChannel,
 		byID: `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.tenant_id = ? AND c.id = ?`,
 	},
 	enginePostgres: {
 		thread: `SELECT ` + conversationColumns + conversationFrom + `
-WHERE c.tenant_id = $1 AND c.lead_id = $2 AND c.status = 'active' AND c.thread_key = $3 FOR UPDATE OF c`,
+WHERE c.tenant_id = $1 AND c.lead_id = $2 AND c.status = 'active' AND c.thread_key = $3` + threadHasChannel + ` FOR UPDATE OF c`,
 		byID: `SELECT ` + conversationColumns + conversationFrom + ` WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
 	},
 }
@@ -280,35 +313,43 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 	// (version 9), so that every conversation has one and a client asking
 	// for ?channel_id=<default>&lead=… finds /ai/process traffic.
 	channelID := in.ChannelID
-	var asst sql.NullString
-	var err error
 	if channelID == "" {
-		err = w.QueryRowContext(ctx, `SELECT id, assistant_id FROM channels WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&channelID, &asst)
-	} else {
-		err = w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, channelID).Scan(&asst)
+		var err error
+		if channelID, err = w.defaultChannel(ctx); err != nil {
+			return Conversation{}, false, err
+		}
 	}
+	threadKey := "c:" + channelID
+	find := func() (Conversation, error) {
+		return scanConversation(w.QueryRowContext(ctx, w.messageSQL().thread, w.tenant, in.LeadID, threadKey))
+	}
+	// The usual case: the thread exists (and its channel too, which the
+	// query checks), one statement. Else the channel decides.
+	c, err := find()
+	if err == nil {
+		return c, false, nil
+	} else if err != sql.ErrNoRows {
+		return Conversation{}, false, mapErr("find conversation", err)
+	}
+	var asst sql.NullString
+	err = w.QueryRowContext(ctx, `SELECT assistant_id FROM channels WHERE tenant_id = ? AND id = ?`, w.tenant, channelID).Scan(&asst)
 	if err == sql.ErrNoRows {
 		return Conversation{}, false, ErrUnknownChannel
 	} else if err != nil {
 		return Conversation{}, false, mapErr("read channel", err)
 	}
-	assistantID, threadKey := asst.String, "c:"+channelID
-	find := func() (Conversation, error) {
-		return scanConversation(w.QueryRowContext(ctx, w.messageSQL().thread, w.tenant, in.LeadID, threadKey))
-	}
-	c, err := find()
-	if err == sql.ErrNoRows && w.pg {
+	assistantID := asst.String
+	if w.pg {
 		// Another writer may be creating this thread: wait for it, then
 		// look again (pglocks.go).
-		if err = w.pgLock(ctx, lockThread, w.tenant, in.LeadID, threadKey); err == nil {
-			c, err = find()
+		if err = w.pgLock(ctx, lockThread, w.tenant, in.LeadID, threadKey); err != nil {
+			return Conversation{}, false, err
 		}
-	}
-	if err == nil {
-		return c, false, nil
-	}
-	if err != sql.ErrNoRows {
-		return Conversation{}, false, mapErr("find conversation", err)
+		if c, err = find(); err == nil {
+			return c, false, nil
+		} else if err != sql.ErrNoRows {
+			return Conversation{}, false, mapErr("find conversation", err)
+		}
 	}
 	leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
 	if err != nil {

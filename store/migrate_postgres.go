@@ -260,8 +260,8 @@ func pgTrigramIndexes(ctx context.Context, tx *sql.Tx, o pgMigrateOptions, m *pg
 	}
 	ops := pgIdent(trgm) + ".gin_trgm_ops"
 	for _, q := range []string{
-		`CREATE INDEX messages_search ON messages USING gin (search_text ` + ops + `)`,
-		`CREATE INDEX conversation_search_trgm ON conversation_search USING gin (ident ` + ops + `, meta ` + ops + `)`,
+		`CREATE INDEX messages_search ON messages USING gin (search_text ` + ops + `) WITH (fastupdate = off)`,
+		`CREATE INDEX conversation_search_trgm ON conversation_search USING gin (ident ` + ops + `, meta ` + ops + `) WITH (fastupdate = off)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("trigram index: %w", err)

@@ -82,6 +82,18 @@ const (
 	pgDeadlockDetected     = "40P01"
 )
 
+// pgInFailedTransaction is PostgreSQL's answer to a statement sent after an
+// earlier one of the transaction failed.
+const pgInFailedTransaction = "25P02"
+
+// pgSpoiled reports whether err came from a transaction an earlier failed
+// statement had already spoiled: the write that got it is not the one that
+// failed.
+func pgSpoiled(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgInFailedTransaction
+}
+
 // pgRetryable reports whether err ended a transaction that lost a race with
 // another (a deadlock PostgreSQL broke, a serialization failure): running
 // the write again is the answer, not an error for the client.

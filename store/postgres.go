@@ -2,9 +2,10 @@ package store
 
 // The store on PostgreSQL (API.md §8): the same API over a pgx pool. What
 // differs from SQLite stays below the write seam: a write is a plain
-// transaction (PostgreSQL has real concurrent writers, so there is no group
-// commit, no checkpointer and no search indexer: search columns are kept by
-// the database), and event ids come from the tenant's counter, bumped by the
+// transaction per tenant and group (pggroup.go: PostgreSQL has real
+// concurrent writers, so groups of different tenants commit at once; there is
+// no checkpointer and no search indexer: search columns are kept by the
+// database), and event ids come from the tenant's counter, bumped by the
 // transaction's last statement (events_postgres.go). Statements are written
 // once, with SQLite's `?` placeholders; rebind turns them into PostgreSQL's
 // `$n` (statements that differ in substance carry one text per engine).
@@ -46,7 +47,7 @@ const pgUniqueViolation = "23505"
 const pgMaxConns = 20
 
 // openPostgres connects, migrates under the migration lock and returns a
-// Store with no background goroutines of its own.
+// Store whose one background goroutine keeps its tables analysed.
 func openPostgres(ctx context.Context, url string, opts Options) (*Store, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
@@ -65,6 +66,7 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 	s := &Store{eng: enginePostgres, w: db, r: db, now: opts.Now, writeWait: opts.WriteWait,
 		sink: func([]Event) {}, outboxHook: func() {},
 		writes: make(chan *writeReq), quit: make(chan struct{}), stopped: make(chan struct{}),
+		pgq: pgGroups{queues: map[laneKey][]*writeReq{}}, hooks: hookCache{ttl: pgHookTTL},
 		ckStopped: make(chan struct{}), syncStopped: make(chan struct{})}
 	s.health.log = opts.Logger
 	if s.health.log == nil {
@@ -72,61 +74,8 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 	}
 	close(s.ckStopped) // no checkpointer, indexer or syncer on PostgreSQL
 	close(s.syncStopped)
-	go func() { <-s.quit; close(s.stopped) }()
+	go func() { s.analyzer(s.health.log); close(s.stopped) }() // pganalyze.go
 	return s, nil
-}
-
-// pgWrite runs fn as one transaction: fn's statements, then the events it
-// emitted (numbered by the tenant's counter, last), then the commit. A ctx
-// that ended before the write began fails it; once begun, the write is not
-// interrupted by ctx (as on SQLite: a write that started finishes, and its
-// caller, if it gave up, is simply not told). A transaction that lost a
-// race PostgreSQL had to break (a deadlock between two writers' locks, see
-// pglocks.go) runs again, as SQLite's group commit reruns a failed group's
-// writes: fn must be safe to run twice. A database that cannot be reached
-// fails the write with ErrUnavailable (health.go).
-func (s *Store) pgWrite(ctx context.Context, tenant string, fn func(*wtx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.pgWriteOnce(ctx, tenant, fn)
-		if err == nil || attempt == pgWriteAttempts || !pgRetryable(err) {
-			return pgUnavailable(err)
-		}
-	}
-}
-
-// pgWriteAttempts bounds how often a write that keeps losing races runs.
-const pgWriteAttempts = 5
-
-func (s *Store) pgWriteOnce(ctx context.Context, tenant string, fn func(*wtx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-s.quit:
-		return ErrClosed
-	default:
-	}
-	bg := context.WithoutCancel(ctx)
-	tx, err := s.w.BeginTx(bg, nil)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	w := &wtx{Tx: tx, pg: true, tenant: tenant, now: s.now().UnixMilli()}
-	if err := fn(w); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if len(w.events) > 0 {
-		if _, err := pgAppendEvents(bg, tx, tenant, w.events); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	s.afterCommit([]*writeReq{{w: w}})
-	return nil
 }
 
 // rebound caches rebind's translations: statement texts are code constants

@@ -63,10 +63,10 @@ type Store struct {
 	// conversations or wrote search documents (text-search totals).
 	searchGen  atomic.Int64
 	assistants genCache[Assistant] // by tenant and id (Tenant.Assistant)
-	// hookCache belongs to the writer goroutine (see wtx.activeHooks).
-	hookCache map[string][]Webhook
-	seqs      seqCounters  // the writer's event counters (events.go)
-	threads   *threadCache // the writer's conversations (threads.go)
+	hooks      hookCache           // active webhooks per tenant (wtx.activeHooks)
+	pgq        pgGroups            // PostgreSQL: each tenant's queued writes (pggroup.go)
+	seqs       seqCounters         // the writer's event counters (events.go)
+	threads    *threadCache        // the writer's conversations (threads.go)
 	// defaultChannels remembers each tenant's default channel id
 	// (Tenant.DefaultChannel); it never changes once made.
 	defaultChannels sync.Map
@@ -193,8 +193,8 @@ func Open(ctx context.Context, path, schema string, opts Options) (*Store, error
 		wstmts: newStmtCache(w), rstmts: newStmtCache(r),
 		writes: make(chan *writeReq, maxGroup), quit: make(chan struct{}), stopped: make(chan struct{}),
 		indexKick: make(chan struct{}, 1), ckKick: make(chan struct{}, 1), ckStopped: make(chan struct{}),
-		hookCache: map[string][]Webhook{}, threads: newThreadCache(),
-		wal: walFile{path: path + "-wal"}, walMax: opts.WALMax, sync: opts.Sync, checkpointPause: opts.CheckpointPause,
+		threads: newThreadCache(),
+		wal:     walFile{path: path + "-wal"}, walMax: opts.WALMax, sync: opts.Sync, checkpointPause: opts.CheckpointPause,
 		walSync: opts.WALSync, syncq: make(chan []*writeReq, maxGroup), syncStopped: make(chan struct{}),
 		seqs: seqCounters{committed: map[string]int64{}, group: map[string]int64{}}}
 	s.health.log = opts.Logger
@@ -263,6 +263,7 @@ func (s *Store) Close() error {
 	<-s.stopped
 	<-s.ckStopped
 	if s.eng == enginePostgres {
+		s.pgq.close()
 		return s.w.Close()
 	}
 	s.wstmts.close()
@@ -297,22 +298,21 @@ func (t *Tenant) ID() string { return t.id }
 // numbered and stored when it commits.
 type wtx struct {
 	*sql.Tx
-	stmts      *stmtCache
-	tenant     string
-	now        int64
-	events     []Event
-	outbox     bool // deliveries were queued: wake the worker after commit
-	unindexed  bool // messages or conversations were inserted: the search index is behind
-	counts     bool // rows that lists count were added, removed or refiled
-	assistants bool // assistants were written: cached ones are stale
-	reindexed  bool // search documents were written
-	// hookCache is the writer's cache of active webhooks per tenant
-	// (activeHooks); shared by every wtx, touched only on the writer goroutine.
-	hookCache map[string][]Webhook
-	seqs      *seqCounters
-	threads   *threadCache    // nil on PostgreSQL: no single writer to keep it exact
-	pg        bool            // statements are rebound for PostgreSQL
-	locks     map[string]bool // PostgreSQL: advisory locks this transaction holds (pglocks.go)
+	stmts           *stmtCache
+	tenant          string
+	now             int64
+	events          []Event
+	outbox          bool       // deliveries were queued: wake the worker after commit
+	unindexed       bool       // messages or conversations were inserted: the search index is behind
+	counts          bool       // rows that lists count were added, removed or refiled
+	assistants      bool       // assistants were written: cached ones are stale
+	reindexed       bool       // search documents were written
+	hooks           *hookCache // the store's webhooks per tenant (activeHooks)
+	defaultChannels *sync.Map  // the store's default channel per tenant (Tenant.DefaultChannel)
+	seqs            *seqCounters
+	threads         *threadCache    // nil on PostgreSQL: no single writer to keep it exact
+	pg              bool            // statements are rebound for PostgreSQL
+	locks           map[string]bool // PostgreSQL: advisory locks this transaction holds (pglocks.go)
 }
 
 // query runs a read on the reader pool, prepared once (see stmtCache).

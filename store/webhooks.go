@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 )
 
 // Webhook events (API.md §3.6).
@@ -188,13 +190,11 @@ func (w *wtx) hook(ctx context.Context, event, key string, data any) error {
 	return nil
 }
 
-// activeHooks returns the tenant's active webhooks. They are cached by the
-// writer (every wtx runs on the writer goroutine, so no lock is needed): a
-// lookup per written message was one statement in ten on the send path. Any
-// write to a tenant's webhooks drops its entry (forgetWebhooks), and a
-// rolled-back transaction at worst causes one more lookup.
+// activeHooks returns the tenant's active webhooks: every written message
+// needs them (a lookup per message was one statement in ten on SQLite's send
+// path), and they seldom change (hookCache).
 func (w *wtx) activeHooks(ctx context.Context) ([]Webhook, error) {
-	if hooks, ok := w.hookCache[w.tenant]; ok {
+	if hooks, ok := w.hooks.get(w.tenant); ok {
 		return hooks, nil
 	}
 	rows, err := w.QueryContext(ctx, `SELECT id, url, events FROM webhooks WHERE tenant_id = ? AND active = 1`, w.tenant)
@@ -215,11 +215,54 @@ func (w *wtx) activeHooks(ctx context.Context) ([]Webhook, error) {
 	if err := rows.Err(); err != nil {
 		return nil, mapErr("read webhooks", err)
 	}
-	if w.hookCache != nil { // nil on PostgreSQL: concurrent writers share no cache
-		w.hookCache[w.tenant] = hooks
-	}
+	w.hooks.put(w.tenant, hooks)
 	return hooks, nil
 }
 
 // forgetWebhooks drops the tenant's cached webhooks after a change to them.
-func (w *wtx) forgetWebhooks() { delete(w.hookCache, w.tenant) }
+func (w *wtx) forgetWebhooks() { w.hooks.forget(w.tenant) }
+
+// hookCache remembers each tenant's active webhooks. Every write to a
+// tenant's webhooks forgets its entry, and a write of the tenant that fails
+// does too (it may have read the failed write's rows), so on one server an
+// entry is exact. On PostgreSQL another server on the same database may
+// change them without this one knowing, so an entry is only trusted for ttl
+// there: a webhook made or disabled elsewhere takes effect within it.
+type hookCache struct {
+	mu  sync.Mutex
+	ttl time.Duration // 0: until forgotten
+	m   map[string]hookEntry
+}
+
+type hookEntry struct {
+	hooks []Webhook
+	at    time.Time
+}
+
+// pgHookTTL is how long a PostgreSQL server trusts its cached webhooks.
+const pgHookTTL = time.Second
+
+func (c *hookCache) get(tenant string) ([]Webhook, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[tenant]
+	if !ok || c.ttl > 0 && time.Since(e.at) > c.ttl {
+		return nil, false
+	}
+	return e.hooks, true
+}
+
+func (c *hookCache) put(tenant string, hooks []Webhook) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[string]hookEntry{}
+	}
+	c.m[tenant] = hookEntry{hooks: hooks, at: time.Now()}
+}
+
+func (c *hookCache) forget(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, tenant)
+}

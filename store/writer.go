@@ -43,8 +43,15 @@ type writeReq struct {
 // transaction with other writes queued at the same time, and hands the
 // events it emitted to the sink after the commit.
 func (s *Store) write(ctx context.Context, tenant string, fn func(*wtx) error) error {
+	return s.writeAbout(ctx, tenant, "", fn)
+}
+
+// writeAbout is write for a write about one lead or conversation (about
+// names it): on PostgreSQL, writes about different ones may commit in
+// parallel groups (pggroup.go), writes about the same one stay in order.
+func (s *Store) writeAbout(ctx context.Context, tenant, about string, fn func(*wtx) error) error {
 	if s.eng == enginePostgres {
-		return s.pgWrite(ctx, tenant, fn)
+		return s.pgWrite(ctx, tenant, about, fn)
 	}
 	req := &writeReq{ctx: ctx, tenant: tenant, fn: fn, queued: time.Now(), done: make(chan error, 1)}
 	select {
@@ -216,11 +223,16 @@ func (s *Store) commit(reqs []*writeReq) (err error) {
 	defer func() {
 		s.seqs.settle(err == nil)
 		s.threads.settle(err == nil)
+		if err != nil {
+			for _, r := range reqs { // it may hold what a rolled-back write read
+				s.hooks.forget(r.tenant)
+			}
+		}
 	}()
 	now := s.now().UnixMilli()
 	ws := make([]*wtx, len(reqs))
 	for i, r := range reqs {
-		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hookCache: s.hookCache, seqs: &s.seqs, threads: s.threads}
+		r.w = &wtx{Tx: tx, stmts: s.wstmts, tenant: r.tenant, now: now, hooks: &s.hooks, defaultChannels: &s.defaultChannels, seqs: &s.seqs, threads: s.threads}
 		ws[i] = r.w
 		if err := r.fn(r.w); err != nil {
 			tx.Rollback()
