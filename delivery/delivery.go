@@ -40,7 +40,7 @@ type Store interface {
 	// DeliverySecret returns the key a delivery is signed with.
 	DeliverySecret(ctx context.Context, d store.Delivery) (string, error)
 	// RecordAttempt stores an attempt's outcome.
-	RecordAttempt(ctx context.Context, id string, a store.Attempt) error
+	RecordAttempt(ctx context.Context, tenant, id string, a store.Attempt) error
 }
 
 var _ Store = (*store.Store)(nil)

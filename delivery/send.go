@@ -111,7 +111,7 @@ func (w *Worker) attempt(ctx context.Context, d store.Delivery) bool {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err := w.st.RecordAttempt(rctx, d.ID, a); err != nil {
+	if err := w.st.RecordAttempt(rctx, d.TenantID, d.ID, a); err != nil {
 		w.log.Error("delivery: record attempt", "delivery", d.ID, "err", err)
 		return false
 	}

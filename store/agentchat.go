@@ -92,6 +92,9 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 		where = drivenTenant[t.s.eng]
 	}
 	args = append([]any{t.id}, args...)
+	if len(conds) > 0 {
+		args = t.s.planned(args)
+	}
 	for _, c := range conds {
 		where += ` AND ` + c
 	}

@@ -112,7 +112,8 @@ func (t *Tenant) CreateAssistant(ctx context.Context, in AssistantInput) (Assist
 // assistants change rarely, so reads come from memory until a write to
 // assistants commits: such a write bumps assistantGen after its commit and
 // before it is answered, so nobody reads an assistant older than their own
-// acknowledged change.
+// acknowledged change. On PostgreSQL an entry lasts at most pgCacheTTL too:
+// another server may have changed the assistant.
 func (t *Tenant) Assistant(ctx context.Context, id string) (Assistant, error) {
 	gen := t.s.assistantGen.Load()
 	key := t.id + "\x00" + id

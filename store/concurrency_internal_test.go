@@ -112,7 +112,7 @@ func TestRacingDeliveriesKeepOneHead(t *testing.T) {
 		}
 		for _, h := range hs {
 			sent[h.OrderKey] = append(sent[h.OrderKey], h.ID)
-			if err := s.RecordAttempt(ctx, h.ID, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
+			if err := s.RecordAttempt(ctx, h.TenantID, h.ID, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -108,7 +108,7 @@ func seedCopyFixture(t *testing.T) copyFixture {
 	}
 	for i, status := range []string{DeliveryDelivered, DeliveryFailed} {
 		id := settled[i][strings.LastIndexByte(settled[i], ' ')+1:]
-		if err := f.st.RecordAttempt(ctx, id, Attempt{StatusCode: 500, Err: "boom", Status: status}); err != nil {
+		if err := f.st.RecordAttempt(ctx, f.tenant.ID(), id, Attempt{StatusCode: 500, Err: "boom", Status: status}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +276,7 @@ func TestCopyToPostgres(t *testing.T) {
 	for _, st := range []*Store{f.st, pg} {
 		for _, h := range f.pendingBefore {
 			id := h[strings.LastIndexByte(h, ' ')+1:]
-			if err := st.RecordAttempt(ctx, id, Attempt{StatusCode: 200, Status: DeliveryDelivered}); err != nil {
+			if err := st.RecordAttempt(ctx, f.tenant.ID(), id, Attempt{StatusCode: 200, Status: DeliveryDelivered}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Counting the rows a list matches costs O(rows) even from an index (~10 ms
@@ -16,13 +17,18 @@ import (
 
 // genCache holds values read at a generation of the store (countGen and the
 // like): an entry answers only while that generation has not moved.
+// With ttl set, an entry also expires that long after it was read: for
+// values another server on the same PostgreSQL database may change without
+// this one's generation moving.
 type genCache[V any] struct {
-	mu sync.Mutex
-	m  map[string]genEntry[V]
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]genEntry[V]
 }
 
 type genEntry[V any] struct {
 	gen int64
+	at  time.Time
 	v   V
 }
 
@@ -33,7 +39,7 @@ func (c *genCache[V]) get(key string, gen int64) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || e.gen != gen {
+	if !ok || e.gen != gen || c.ttl > 0 && time.Since(e.at) > c.ttl {
 		var zero V
 		return zero, false
 	}
@@ -46,7 +52,7 @@ func (c *genCache[V]) put(key string, gen int64, v V) {
 	if c.m == nil || len(c.m) >= maxCached {
 		c.m = map[string]genEntry[V]{}
 	}
-	c.m[key] = genEntry[V]{gen: gen, v: v}
+	c.m[key] = genEntry[V]{gen: gen, at: time.Now(), v: v}
 }
 
 // newMsgCounts notes the count-relevant change a message made: a human who

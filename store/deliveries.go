@@ -131,8 +131,8 @@ type Attempt struct {
 // failed) hands the key's head to the next pending row of the key. A retry
 // is recorded only while the row is still pending: a row failed meanwhile
 // (its webhook was deleted) stays failed.
-func (s *Store) RecordAttempt(ctx context.Context, id string, a Attempt) error {
-	return s.writeRaw(ctx, func(w *wtx) error {
+func (s *Store) RecordAttempt(ctx context.Context, tenant, id string, a Attempt) error {
+	return s.write(ctx, tenant, func(w *wtx) error {
 		var delivered any
 		if a.Status == DeliveryDelivered {
 			delivered = w.now
@@ -144,8 +144,8 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, a Attempt) error {
 		var dest, key string
 		err := w.QueryRowContext(ctx, `UPDATE deliveries SET status = ?1, attempts = attempts + 1, last_status_code = ?2,
 last_error = ?3, next_attempt_at = ?4, delivered_at = ?5, head = (head AND ?1 = 'pending')
-WHERE id = ?6 AND (status = 'pending' OR ?1 != 'pending') RETURNING destination, order_key`,
-			a.Status, code, nullStr(&a.Err), a.Next.UnixMilli(), delivered, id).Scan(&dest, &key)
+WHERE tenant_id = ?7 AND id = ?6 AND (status = 'pending' OR ?1 != 'pending') RETURNING destination, order_key`,
+			a.Status, code, nullStr(&a.Err), a.Next.UnixMilli(), delivered, id, tenant).Scan(&dest, &key)
 		switch {
 		case err == sql.ErrNoRows:
 			return nil

@@ -81,14 +81,14 @@ func TestDeliveryHeadsFollowEveryChange(t *testing.T) {
 	}
 
 	// A retry keeps the head; a final outcome hands it on.
-	if err := s.RecordAttempt(ctx, a[0], Attempt{StatusCode: 500, Err: "x", Status: DeliveryPending, Next: time.Now().Add(time.Hour)}); err != nil {
+	if err := s.RecordAttempt(ctx, ten.id, a[0], Attempt{StatusCode: 500, Err: "x", Status: DeliveryPending, Next: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	checkHeads(t, s)
 	if got := heads(t, s, dest); got[len(got)-1] != a[0] {
 		t.Errorf("heads %v: the retrying head %s should come last (due in an hour)", got, a[0])
 	}
-	if err := s.RecordAttempt(ctx, a[0], Attempt{Status: DeliveryFailed, Next: time.Now()}); err != nil {
+	if err := s.RecordAttempt(ctx, ten.id, a[0], Attempt{Status: DeliveryFailed, Next: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	checkHeads(t, s)
@@ -105,7 +105,7 @@ func TestDeliveryHeadsFollowEveryChange(t *testing.T) {
 		t.Errorf("heads %v after retrying %s: want it to head its key again", got, a[0])
 	}
 	for _, id := range []string{a[0], a[2], a[4]} {
-		if err := s.RecordAttempt(ctx, id, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
+		if err := s.RecordAttempt(ctx, ten.id, id, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		checkHeads(t, s)
@@ -119,7 +119,7 @@ func TestDeliveryHeadsFollowEveryChange(t *testing.T) {
 	if _, err := s.w.Exec(s.rebindFor(`UPDATE deliveries SET status = 'failed', head = 0 WHERE id = ?`), a[1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordAttempt(ctx, a[1], Attempt{StatusCode: 503, Status: DeliveryPending, Next: time.Now()}); err != nil {
+	if err := s.RecordAttempt(ctx, ten.id, a[1], Attempt{StatusCode: 503, Status: DeliveryPending, Next: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := ten.Delivery(ctx, a[1]); d.Status != DeliveryFailed {
@@ -272,7 +272,7 @@ func benchDeliveryQueue(b *testing.B, dests int) {
 			if err != nil || len(hs) != 1 {
 				b.Fatal(len(hs), err)
 			}
-			if err := s.RecordAttempt(ctx, hs[0].ID, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
+			if err := s.RecordAttempt(ctx, hs[0].TenantID, hs[0].ID, Attempt{StatusCode: 200, Status: DeliveryDelivered, Next: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -180,7 +180,7 @@ func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, 
 		if t.s.eng == enginePostgres {
 			pat = likePattern(pgText(search))
 		}
-		args = append(args, pat, pat, pat)
+		args = t.s.planned(append(args, pat, pat, pat))
 	}
 	total, err := t.s.count(ctx, `SELECT count(*) FROM leads WHERE `+where, args...)
 	if err != nil {

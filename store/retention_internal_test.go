@@ -94,7 +94,7 @@ func TestPruneDeliveries(t *testing.T) {
 	record := func(ids []string, status string) {
 		t.Helper()
 		for _, id := range ids {
-			if err := s.RecordAttempt(ctx, id, Attempt{StatusCode: 200, Status: status, Next: clock.now()}); err != nil {
+			if err := s.RecordAttempt(ctx, ten.ID(), id, Attempt{StatusCode: 200, Status: status, Next: clock.now()}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -262,6 +262,10 @@ CREATE INDEX deliveries_heads ON deliveries(destination, next_attempt_at) WHERE 
 CREATE INDEX deliveries_pending ON deliveries(created_at) WHERE status = 'pending';
 CREATE INDEX deliveries_by_tenant ON deliveries(tenant_id, created_at, id);
 CREATE INDEX deliveries_by_status ON deliveries(tenant_id, status, created_at, id);
+-- Retention deletes delivered rows oldest first, in batches: without this
+-- index each batch would read the table from the start (SQLite walks it by
+-- rowid instead, resuming where the last batch stopped).
+CREATE INDEX deliveries_delivered ON deliveries(delivered_at) WHERE status = 'delivered';
 
 -- conversation_search holds each conversation's search document, as SQLite's
 -- conversation_search FTS5 table does: ident (its id, its lead's id, name,

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -325,6 +326,19 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// planned marks a statement's args so that PostgreSQL plans the statement
+// for these values each time it runs (pgx's unnamed statement) instead of
+// reusing a plan made for any value: for searches, whose pattern decides
+// between an index lookup and a walk, and whose folded pattern
+// (parley_fold(?)) is then computed once, while planning. SQLite's args are
+// returned as they are.
+func (s *Store) planned(args []any) []any {
+	if s.eng != enginePostgres {
+		return args
+	}
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {

@@ -239,8 +239,9 @@ type hookEntry struct {
 	at    time.Time
 }
 
-// pgHookTTL is how long a PostgreSQL server trusts its cached webhooks.
-const pgHookTTL = time.Second
+// pgCacheTTL is how long a PostgreSQL server trusts what it cached of rows
+// another server on the same database may change (webhooks, assistants).
+const pgCacheTTL = time.Second
 
 func (c *hookCache) get(tenant string) ([]Webhook, bool) {
 	c.mu.Lock()
