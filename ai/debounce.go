@@ -119,33 +119,49 @@ func (p *Pipeline) enqueue(ctx context.Context, ten *store.Tenant, in Inbound, p
 	}
 	mi := store.MessageInput{LeadID: in.LeadID, ChannelID: in.ChannelID, CreateLead: true, Role: in.Role,
 		Content: in.Content, MessageType: in.MessageType, URL: in.URL, Status: inboundStatus(in.Role),
-		ExternalID: in.ExternalID, IdempotencyKey: key}
-	if in.Role == store.RoleUser {
-		mi.Batch = &store.BatchInput{PostbackURL: postbackURL}
-	}
-	st, err := ten.AddMessage(ctx, mi)
+		ExternalID: in.ExternalID}
+	// The message, its key, its batch and the 202 a retry will replay are
+	// one transaction: a crash keeps all of them or none.
+	var q Queued
+	err := ten.Write(ctx, mi.About(), func(tx *store.Tx) error {
+		st, err := tx.AddMessage(mi)
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			if err := tx.RememberKey(key, st.Message.ID); err != nil {
+				return err
+			}
+		}
+		q = Queued{Success: true, ConversationID: st.Conversation.ID, MessageID: st.Message.ID}
+		switch {
+		case in.Role != store.RoleUser:
+			q.Skipped = SkippedRoleNotAns
+		case !st.Conversation.IsAIActive:
+			// Paused: the message is kept and shown, but no answer is
+			// owed, not even to the messages batched before the pause.
+			if err := tx.DropBatch(st.Conversation.ID); err != nil {
+				return err
+			}
+			q.Skipped = SkippedAIPaused
+		default:
+			b, err := tx.AddToBatch(st, store.BatchInput{PostbackURL: postbackURL})
+			if err != nil {
+				return err
+			}
+			q.Queued, q.DeliverAfter = true, &b.Deadline
+		}
+		if key == "" {
+			return nil
+		}
+		body, _ := json.Marshal(q)
+		return tx.FinishKey(key, 202, body)
+	})
 	if err != nil {
 		return Queued{}, err
 	}
-	q := Queued{Success: true, ConversationID: st.Conversation.ID, MessageID: st.Message.ID}
-	switch {
-	case st.Batch == nil:
-		q.Skipped = SkippedRoleNotAns
-	case !st.Conversation.IsAIActive:
-		// Paused: the message is kept and shown, but no answer is owed.
-		if err := ten.DropBatch(ctx, st.Conversation.ID); err != nil {
-			return q, err
-		}
-		q.Skipped = SkippedAIPaused
-	default:
-		q.Queued, q.DeliverAfter = true, &st.Batch.Deadline
-		p.deb.sched.Schedule(batchKey(ten.ID(), st.Conversation.ID), st.Batch.Deadline.Std())
-	}
-	if key != "" {
-		body, _ := json.Marshal(q)
-		if err := ten.FinishIdempotent(ctx, key, 202, body); err != nil {
-			return q, err
-		}
+	if q.Queued {
+		p.deb.sched.Schedule(batchKey(ten.ID(), q.ConversationID), q.DeliverAfter.Std())
 	}
 	return q, nil
 }

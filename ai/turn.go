@@ -200,13 +200,23 @@ func (p *Pipeline) process(ctx context.Context, ten *store.Tenant, in Inbound, k
 			return Result{}, err
 		}
 	} else {
-		st, err := ten.AddMessage(ctx, store.MessageInput{LeadID: in.LeadID, ChannelID: in.ChannelID, CreateLead: true,
+		mi := store.MessageInput{LeadID: in.LeadID, ChannelID: in.ChannelID, CreateLead: true,
 			Role: in.Role, Content: in.Content, MessageType: in.MessageType, URL: in.URL, Status: inboundStatus(in.Role),
-			ExternalID: in.ExternalID, IdempotencyKey: key})
+			ExternalID: in.ExternalID}
+		err := ten.Write(ctx, mi.About(), func(tx *store.Tx) error {
+			st, err := tx.AddMessage(mi)
+			if err != nil {
+				return err
+			}
+			msg, conv = st.Message, st.Conversation
+			if key == "" {
+				return nil
+			}
+			return tx.RememberKey(key, st.Message.ID)
+		})
 		if err != nil {
 			return Result{}, err
 		}
-		msg, conv = st.Message, st.Conversation
 	}
 	res := Result{Success: true, ConversationID: conv.ID, LeadID: conv.LeadID, MessageID: msg.ID}
 	images, release, err := p.understand(ctx, ten, &msg)
@@ -223,9 +233,9 @@ func (p *Pipeline) process(ctx context.Context, ten *store.Tenant, in Inbound, k
 		// The answer and the request's idempotency record are stored in one
 		// transaction: a retry after a crash finds the answer, never asks
 		// the AI twice.
-		var finish *store.Finish
+		var finish *finishing
 		if key != "" {
-			finish = &store.Finish{Key: key, Status: 200, Response: func(answer store.Message) []byte {
+			finish = &finishing{key: key, body: func(answer store.Message) []byte {
 				r := res
 				r.Response, r.ResponseMessageID = &answer.Content, &answer.ID
 				body, _ := json.Marshal(r)
@@ -263,7 +273,14 @@ func (p *Pipeline) Answer(ctx context.Context, ten *store.Tenant, conv store.Con
 	return p.answer(ctx, ten, conv, batch, images, nil)
 }
 
-func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Conversation, batch []store.Message, images map[string][]Image, finish *store.Finish) (store.Message, error) {
+// finishing is the keyed request an answer completes: its 200 and body,
+// built from the stored answer, commit with the answer.
+type finishing struct {
+	key  string
+	body func(answer store.Message) []byte
+}
+
+func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Conversation, batch []store.Message, images map[string][]Image, finish *finishing) (store.Message, error) {
 	req, err := p.Request(ctx, ten, conv, batch, images)
 	if err != nil {
 		return store.Message{}, err
@@ -280,9 +297,21 @@ func (p *Pipeline) answer(ctx context.Context, ten *store.Tenant, conv store.Con
 	if err != nil {
 		return store.Message{}, err
 	}
-	st, err := ten.AddMessage(ctx, store.MessageInput{ConversationID: conv.ID, LeadID: conv.LeadID,
-		Role: store.RoleAssistant, Content: text, MessageType: "text", Status: store.MsgSent, FromAI: true, Finish: finish})
-	return st.Message, err
+	mi := store.MessageInput{ConversationID: conv.ID, LeadID: conv.LeadID,
+		Role: store.RoleAssistant, Content: text, MessageType: "text", Status: store.MsgSent, FromAI: true}
+	var answer store.Message
+	err = ten.Write(ctx, mi.About(), func(tx *store.Tx) error {
+		st, err := tx.AddMessage(mi)
+		if err != nil {
+			return err
+		}
+		answer = st.Message
+		if finish == nil {
+			return nil
+		}
+		return tx.FinishKey(finish.key, 200, finish.body(answer))
+	})
+	return answer, err
 }
 
 // Stream is Answer with tokens: onToken sees each token as the provider makes

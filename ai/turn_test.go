@@ -120,12 +120,23 @@ func TestStoreRefusesLiveKeyTwice(t *testing.T) {
 	ctx := context.Background()
 	clock, _, ten := turnSetup(t)
 	in := store.MessageInput{LeadID: "lead-2", CreateLead: true, Role: store.RoleUser, Content: "hi", MessageType: "text",
-		Status: store.MsgDelivered, IdempotencyKey: "ext:dup"}
-	first, err := ten.AddMessage(ctx, in)
+		Status: store.MsgDelivered}
+	keyed := func() (store.Stored, error) {
+		var st store.Stored
+		err := ten.Write(ctx, in.About(), func(tx *store.Tx) error {
+			var err error
+			if st, err = tx.AddMessage(in); err != nil {
+				return err
+			}
+			return tx.RememberKey("ext:dup", st.Message.ID)
+		})
+		return st, err
+	}
+	first, err := keyed()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ten.AddMessage(ctx, in); !errors.Is(err, store.ErrConflict) {
+	if _, err := keyed(); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second message with a live key: err = %v, want ErrConflict", err)
 	}
 	rec, found, err := ten.Idempotent(ctx, "ext:dup")
@@ -138,7 +149,7 @@ func TestStoreRefusesLiveKeyTwice(t *testing.T) {
 	}
 
 	clock.Advance(store.IdempotencyTTL + time.Minute)
-	second, err := ten.AddMessage(ctx, in)
+	second, err := keyed()
 	if err != nil {
 		t.Fatalf("expired key: %v", err)
 	}

@@ -130,12 +130,22 @@ func parse(id string, body []byte) got {
 func (e *env) answer(lead, url, text string) string {
 	e.t.Helper()
 	ctx := context.Background()
-	st, err := e.ten.AddMessage(ctx, store.MessageInput{LeadID: lead, CreateLead: true, Role: store.RoleUser, Content: text,
-		MessageType: "text", Status: store.MsgDelivered, Batch: &store.BatchInput{PostbackURL: url}})
+	in := store.MessageInput{LeadID: lead, CreateLead: true, Role: store.RoleUser, Content: text,
+		MessageType: "text", Status: store.MsgDelivered}
+	var st store.Stored
+	var b store.Batch
+	err := e.ten.Write(ctx, in.About(), func(tx *store.Tx) error {
+		var err error
+		if st, err = tx.AddMessage(in); err != nil {
+			return err
+		}
+		b, err = tx.AddToBatch(st, store.BatchInput{PostbackURL: url})
+		return err
+	})
 	if err != nil {
 		e.t.Fatalf("add message: %v", err)
 	}
-	if _, err := e.ten.CompleteBatch(ctx, *st.Batch, text); err != nil {
+	if _, err := e.ten.CompleteBatch(ctx, b, text); err != nil {
 		e.t.Fatalf("complete batch: %v", err)
 	}
 	return st.Conversation.ID

@@ -26,7 +26,7 @@ type Batch struct {
 	Deadline       Time
 }
 
-// BatchInput asks AddMessage to add the message to its conversation's batch.
+// BatchInput is what a message adds to its conversation's batch (Tx.AddToBatch).
 type BatchInput struct {
 	PostbackURL string
 }
@@ -100,10 +100,12 @@ func (s *Store) PendingBatches(ctx context.Context) ([]Batch, error) {
 
 // DropBatch forgets a batch without answering it (a human took over).
 func (t *Tenant) DropBatch(ctx context.Context, conversationID string) error {
-	return t.s.write(ctx, t.id, func(w *wtx) error {
-		_, err := w.ExecContext(ctx, `DELETE FROM batches WHERE tenant_id = ? AND conversation_id = ?`, t.id, conversationID)
-		return mapErr("drop batch", err)
-	})
+	return t.s.write(ctx, t.id, func(w *wtx) error { return dropBatch(ctx, w, conversationID) })
+}
+
+func dropBatch(ctx context.Context, w *wtx, conversationID string) error {
+	_, err := w.ExecContext(ctx, `DELETE FROM batches WHERE tenant_id = ? AND conversation_id = ?`, w.tenant, conversationID)
+	return mapErr("drop batch", err)
 }
 
 // PostbackPayload is the body POSTed to a batch's postback_url (API.md §3.5).
@@ -123,7 +125,7 @@ type PostbackPayload struct {
 // newer message), nothing is written and ErrSuperseded is returned.
 func (t *Tenant) CompleteBatch(ctx context.Context, b Batch, answer string) (Message, error) {
 	var msg Message
-	err := t.s.write(ctx, t.id, func(w *wtx) error {
+	err := t.s.writeAbout(ctx, t.id, b.LeadID, func(w *wtx) error { // the lead's lane: its messages wait for no other
 		var version int
 		err := w.QueryRowContext(ctx, `SELECT version FROM batches WHERE tenant_id = ? AND conversation_id = ?`, t.id, b.ConversationID).Scan(&version)
 		if err == sql.ErrNoRows || (err == nil && version != b.Version) {

@@ -144,13 +144,15 @@ func Copy(ctx context.Context, from, to, schema string) (CopyCounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Fresh tables have no statistics until autovacuum comes by; the
-	// first server's queries should not be planned blind. Best effort: the
-	// rows are committed, and autovacuum will do it anyway.
+	// Fresh tables have no statistics and no visibility map until
+	// autovacuum comes by: the first server's queries would be planned
+	// blind, and counting a tenant's conversations would read every row
+	// instead of the index alone (230 ms instead of 10 at 100,000). Best
+	// effort: the rows are committed, and autovacuum will do it anyway.
 	for _, t := range copyTables {
-		conn.Exec(ctx, `ANALYZE `+pgx.Identifier{t.name}.Sanitize())
+		conn.Exec(ctx, `VACUUM (ANALYZE) `+pgx.Identifier{t.name}.Sanitize())
 	}
-	conn.Exec(ctx, `ANALYZE conversation_search`)
+	conn.Exec(ctx, `VACUUM (ANALYZE) conversation_search`)
 	return counts, nil
 }
 

@@ -66,7 +66,7 @@ func seedCopyFixture(t *testing.T) copyFixture {
 	}
 	msgs := []MessageInput{
 		{LeadID: "lead-1", ChannelID: ch.ID, Role: "user", Content: "Olá, preço?", MessageType: "text", Status: MsgDelivered,
-			ExternalID: "wa-1", IdempotencyKey: "wa-1", Batch: &BatchInput{PostbackURL: "http://post.example:9/pb"}},
+			ExternalID: "wa-1"}, // keyed and batched below
 		{LeadID: "lead-1", ChannelID: ch.ID, Role: "user", MessageType: "image", URL: "https://cdn.example/cat.jpg",
 			ExtractedText: "JPEG 640x480", Status: MsgDelivered},
 		{LeadID: "lead-1", ChannelID: ch.ID, Role: "user", MessageType: "audio", URL: "https://cdn.example/a.ogg",
@@ -76,8 +76,11 @@ func seedCopyFixture(t *testing.T) copyFixture {
 		{LeadID: "lead-1", ChannelID: ch.ID, Role: "assistant", Content: "R$ 10", MessageType: "text", Status: MsgDelivered, FromAI: true},
 		{LeadID: "lead-2", CreateLead: true, Role: "user", Content: "hi \u00e9\U0001F600 {\"k\": 1}", MessageType: "text", Status: MsgPending},
 	}
-	for _, in := range msgs {
+	for i, in := range msgs {
 		s, err := f.tenant.AddMessage(ctx, in)
+		if i == 0 {
+			s, err = addQueued(ctx, f.tenant, in, "wa-1", "http://post.example:9/pb")
+		}
 		if err != nil {
 			t.Fatalf("add %s message: %v", in.MessageType, err)
 		}
@@ -97,8 +100,8 @@ func seedCopyFixture(t *testing.T) copyFixture {
 	if _, err := f.tenant.CompleteBatch(ctx, b, "Olá José"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.tenant.AddMessage(ctx, MessageInput{LeadID: "lead-2", Role: "user", Content: "later", MessageType: "text",
-		Status: MsgDelivered, Batch: &BatchInput{PostbackURL: "http://post.example:9/pb"}}); err != nil {
+	if _, err := addQueued(ctx, f.tenant, MessageInput{LeadID: "lead-2", Role: "user", Content: "later", MessageType: "text",
+		Status: MsgDelivered}, "", "http://post.example:9/pb"); err != nil {
 		t.Fatal(err)
 	}
 	// Settle some deliveries: a head delivered, another failed, the rest pending.
@@ -322,4 +325,24 @@ func TestCopyRefusesNonEmptyTarget(t *testing.T) {
 	if err := pgtest.Open(t, target).QueryRow(`SELECT count(*) FROM messages`).Scan(&messages); err != nil || messages != first.Rows("messages") {
 		t.Errorf("after the refused copy the target has %d messages (%v), want %d", messages, err, first.Rows("messages"))
 	}
+}
+
+// addQueued stores in as the debounce pipeline does: with its idempotency
+// key (when key is set), in its conversation's batch, in one write.
+func addQueued(ctx context.Context, ten *Tenant, in MessageInput, key, postbackURL string) (Stored, error) {
+	var st Stored
+	err := ten.Write(ctx, in.About(), func(tx *Tx) error {
+		var err error
+		if st, err = tx.AddMessage(in); err != nil {
+			return err
+		}
+		if key != "" {
+			if err := tx.RememberKey(key, st.Message.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.AddToBatch(st, BatchInput{PostbackURL: postbackURL})
+		return err
+	})
+	return st, err
 }

@@ -92,22 +92,16 @@ func (s *Store) countAt(ctx context.Context, gen int64, q string, args ...any) (
 }
 
 // cachedCount answers count query q from the cache, if it can. On
-// PostgreSQL it never can: other nodes commit writes that this node's
-// generations never hear of, so a cached total could be older than a write
-// another node acknowledged (API.md §8: every promise holds cluster-wide).
+// PostgreSQL another server on the same database may commit writes this
+// one's generations never hear of, so there an entry also expires after
+// pgCacheTTL: a total may lag another server's write by that much, never
+// this server's own.
 func (s *Store) cachedCount(gen int64, q string, args ...any) (int, bool) {
-	if s.eng == enginePostgres {
-		return 0, false
-	}
 	return s.counts.get(countKey(q, args), gen)
 }
 
-// keepCount caches n as the answer of count query q at generation gen (on
-// SQLite only: see cachedCount).
+// keepCount caches n as the answer of count query q at generation gen.
 func (s *Store) keepCount(gen int64, n int, q string, args ...any) {
-	if s.eng == enginePostgres {
-		return
-	}
 	s.counts.put(countKey(q, args), gen, n)
 }
 

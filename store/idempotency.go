@@ -55,14 +55,6 @@ created_at = excluded.created_at WHERE idempotency.created_at < ?`,
 	return nil
 }
 
-// Finish completes a keyed request in the transaction of the message that
-// answers it: Response builds the response from that stored message.
-type Finish struct {
-	Key      string
-	Status   int
-	Response func(answer Message) []byte
-}
-
 // FinishIdempotent stores the response of a keyed request.
 func (t *Tenant) FinishIdempotent(ctx context.Context, key string, status int, response []byte) error {
 	return t.s.write(ctx, t.id, func(w *wtx) error {

@@ -55,10 +55,7 @@ type MessageInput struct {
 	ExtractedText  string
 	Status         string
 	ExternalID     string
-	IdempotencyKey string      // remembered with the message, in its transaction
-	FromAI         bool        // an AI answer: webhook ai.response instead of message.sent
-	Batch          *BatchInput // debounce: add the message to its conversation's batch
-	Finish         *Finish     // the keyed request this message answers
+	FromAI         bool // an AI answer: webhook ai.response instead of message.sent
 }
 
 // Stored reports what AddMessage did.
@@ -66,7 +63,6 @@ type Stored struct {
 	Message      Message
 	Conversation Conversation
 	LeadCreated  bool
-	Batch        *Batch // the batch the message joined, when MessageInput.Batch was set
 }
 
 const messageColumns = `id, conversation_id, lead_id, channel_id, role, content, message_type, url, extracted_text,
@@ -86,16 +82,21 @@ func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
 // conversation's new state, new_message and conversation_update.
 func (t *Tenant) AddMessage(ctx context.Context, in MessageInput) (Stored, error) {
 	var st Stored
-	about := in.LeadID
-	if about == "" {
-		about = in.ConversationID
-	}
-	err := t.s.writeAbout(ctx, t.id, about, func(w *wtx) error {
+	err := t.Write(ctx, in.About(), func(tx *Tx) error {
 		var err error
-		st, err = addMessage(ctx, w, in)
+		st, err = tx.AddMessage(in)
 		return err
 	})
 	return st, err
+}
+
+// About is what a write of the message is about (Tenant.Write): its lead,
+// else its conversation.
+func (in MessageInput) About() string {
+	if in.LeadID != "" {
+		return in.LeadID
+	}
+	return in.ConversationID
 }
 
 func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
@@ -134,23 +135,6 @@ func addMessage(ctx context.Context, w *wtx, in MessageInput) (Stored, error) {
 		return st, err
 	}
 	w.unindexed = true
-	if in.IdempotencyKey != "" {
-		if err := rememberKey(ctx, w, in.IdempotencyKey, st.Message.ID); err != nil {
-			return st, err
-		}
-	}
-	if in.Finish != nil {
-		if err := finishKey(ctx, w, in.Finish.Key, in.Finish.Status, in.Finish.Response(st.Message)); err != nil {
-			return st, err
-		}
-	}
-	if in.Batch != nil {
-		b, err := addToBatch(ctx, w, before, st.Message, in.Batch)
-		if err != nil {
-			return st, err
-		}
-		st.Batch = &b
-	}
 	// Exactly the row just written (threads.go).
 	w.threads.remember(w.tenant, conv.clone(), in.LeadID, in.ChannelID, in.ConversationID == "")
 	st.Conversation = conv

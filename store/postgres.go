@@ -66,7 +66,7 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 	s := &Store{eng: enginePostgres, w: db, r: db, now: opts.Now, writeWait: opts.WriteWait,
 		sink: func([]Event) {}, outboxHook: func() {},
 		writes: make(chan *writeReq), quit: make(chan struct{}), stopped: make(chan struct{}),
-		pgq: pgGroups{queues: map[laneKey][]*writeReq{}}, hooks: hookCache{ttl: pgCacheTTL}, assistants: genCache[Assistant]{ttl: pgCacheTTL},
+		pgq: pgGroups{queues: map[laneKey][]*writeReq{}}, hooks: hookCache{ttl: pgCacheTTL}, assistants: genCache[Assistant]{ttl: pgCacheTTL}, counts: genCache[int]{ttl: pgCacheTTL},
 		ckStopped: make(chan struct{}), syncStopped: make(chan struct{})}
 	s.health.log = opts.Logger
 	if s.health.log == nil {
