@@ -80,7 +80,10 @@ func (t *Tenant) SearchConversations(ctx context.Context, q ConversationQuery) (
 	var conds []string
 	var args []any
 	if s := strings.TrimSpace(q.Search); s != "" {
-		cond, cargs := t.searchCondition(s)
+		cond, cargs, err := t.searchCondition(ctx, s)
+		if err != nil {
+			return nil, 0, err
+		}
 		conds, args = append(conds, cond), append(args, cargs...)
 	}
 	if m := strings.TrimSpace(q.Meta); m != "" {

@@ -327,7 +327,7 @@ WHERE schemaname = current_schema() AND relname = ANY($1) AND last_analyze IS NO
 // TestWebhookCacheSeesOtherServersWithinTTL: two stores on one schema are
 // two servers (Open takes no server lock; LockPostgresServer is serve's).
 // A webhook that server B creates, then disables, must take effect on
-// server A's messages within pgHookTTL, though A cached its webhooks before.
+// server A's messages within pgCacheTTL, though A cached its webhooks before.
 func TestWebhookCacheSeesOtherServersWithinTTL(t *testing.T) {
 	if os.Getenv("PARLEY_TEST_ENGINE") != "postgres" {
 		t.Skip("PostgreSQL only: a SQLite file has one server")
@@ -369,7 +369,7 @@ func TestWebhookCacheSeesOtherServersWithinTTL(t *testing.T) {
 	steps := []struct {
 		name   string
 		change func(hookID string) (string, error) // on B; returns the webhook's id
-		want   bool                                // A queues for it after pgHookTTL
+		want   bool                                // A queues for it after pgCacheTTL
 	}{
 		{"created on B", func(string) (string, error) {
 			h, err := tenB.CreateWebhook(ctx, WebhookInput{URL: ptr("https://hooks.example/b"), Events: []string{HookMessageReceived}})
@@ -388,10 +388,10 @@ func TestWebhookCacheSeesOtherServersWithinTTL(t *testing.T) {
 		}
 		// Right away, A may still trust its cache: either answer is right.
 		t.Logf("%s: a message on A right away queued for it: %v", step.name, send(hookID))
-		time.Sleep(pgHookTTL + 200*time.Millisecond)
+		time.Sleep(pgCacheTTL + 200*time.Millisecond)
 		if got := send(hookID); got != step.want {
 			t.Errorf("%s: a message on A %v later queued a delivery for it: %v, want %v", step.name,
-				pgHookTTL+200*time.Millisecond, got, step.want)
+				pgCacheTTL+200*time.Millisecond, got, step.want)
 		}
 	}
 }
