@@ -23,7 +23,8 @@ func (t *Tenant) CreateConversation(ctx context.Context, assistantID, leadID str
 		if leadID == "" {
 			leadID = NewID()
 		}
-		if _, err := ensureLead(ctx, w, leadID, true); err != nil {
+		lead, _, err := ensureLead(ctx, w, leadID, true)
+		if err != nil {
 			return err
 		}
 		// On the default channel, as every conversation that names none.
@@ -31,8 +32,7 @@ func (t *Tenant) CreateConversation(ctx context.Context, assistantID, leadID str
 		if err := w.QueryRowContext(ctx, `SELECT id FROM channels WHERE tenant_id = ? AND is_default = 1`, w.tenant).Scan(&channelID); err != nil {
 			return mapErr("find default channel", err)
 		}
-		var err error
-		if c, err = insertConversation(ctx, w, leadID, &channelID, assistantID, "", Meta{}.merge(meta)); err != nil {
+		if c, err = insertConversation(ctx, w, lead, &channelID, assistantID, "", Meta{}.merge(meta)); err != nil {
 			return err
 		}
 		return w.emitConversationUpdate(c)

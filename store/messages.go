@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -247,29 +248,38 @@ func messageHook(in MessageInput) string {
 	return HookMessageSent
 }
 
-// ensureLead checks that the lead exists, creating it when allowed.
-func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (bool, error) {
-	exists := func() (bool, error) {
-		var n int
-		err := w.QueryRowContext(ctx, `SELECT count(*) FROM leads WHERE tenant_id = ? AND id = ?`, w.tenant, leadID).Scan(&n)
-		return n > 0, mapErr("check lead", err)
-	}
-	found, err := exists()
-	if err == nil && !found && create && w.pg {
-		// Another writer may be creating this lead: wait for it, then look
-		// again (pglocks.go).
-		if err = w.pgLock(ctx, lockLead, w.tenant, leadID); err == nil {
-			found, err = exists()
+// ensureLead checks that the lead exists, creating it when allowed, and
+// returns what a conversation shows of it. Two writers creating one lead at
+// once need no lock: the second one's insert waits for the first's commit
+// and then does nothing (insertLead's ON CONFLICT), and its second lookup,
+// a new snapshot, finds the lead.
+func ensureLead(ctx context.Context, w *wtx, leadID string, create bool) (LeadRef, bool, error) {
+	ref := LeadRef{ID: leadID}
+	find := func() (bool, error) {
+		var name, phone sql.NullString
+		err := w.QueryRowContext(ctx, `SELECT name, phone FROM leads WHERE tenant_id = ? AND id = ?`, w.tenant, leadID).
+			Scan(&name, &phone)
+		if err == sql.ErrNoRows {
+			return false, nil
 		}
+		ref.Name, ref.Phone = strPtr(name), strPtr(phone)
+		return err == nil, mapErr("check lead", err)
 	}
+	found, err := find()
 	if err != nil || found {
-		return false, err
+		return ref, false, err
 	}
 	if !create {
-		return false, fmt.Errorf("store: lead %s: %w", leadID, ErrNotFound)
+		return ref, false, fmt.Errorf("store: lead %s: %w", leadID, ErrNotFound)
 	}
 	_, err = insertLead(ctx, w, LeadInput{ID: &leadID})
-	return true, err
+	if errors.Is(err, ErrConflict) { // created by another writer since the lookup
+		if found, err = find(); err == nil && !found {
+			err = fmt.Errorf("store: lead %s: %w", leadID, ErrConflict)
+		}
+		return ref, false, err
+	}
+	return ref, err == nil, err
 }
 
 // resolveConversation finds the conversation a message belongs to, creating
@@ -335,7 +345,7 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 			return Conversation{}, false, mapErr("find conversation", err)
 		}
 	}
-	leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
+	lead, leadCreated, err := ensureLead(ctx, w, in.LeadID, in.CreateLead)
 	if err != nil {
 		return Conversation{}, false, err
 	}
@@ -344,18 +354,19 @@ func resolveConversation(ctx context.Context, w *wtx, in MessageInput) (Conversa
 			return Conversation{}, false, mapErr("find default assistant", err)
 		}
 	}
-	c, err = insertConversation(ctx, w, in.LeadID, &channelID, assistantID, threadKey, nil)
+	c, err = insertConversation(ctx, w, lead, &channelID, assistantID, threadKey, nil)
 	return c, leadCreated, err
 }
 
-func insertConversation(ctx context.Context, w *wtx, leadID string, channelID *string, assistantID, threadKey string, meta Meta) (Conversation, error) {
+func insertConversation(ctx context.Context, w *wtx, lead LeadRef, channelID *string, assistantID, threadKey string, meta Meta) (Conversation, error) {
 	id := NewID()
 	if threadKey == "" {
 		threadKey = "e:" + id
 	}
+	encoded := meta.encode()
 	if _, err := w.ExecContext(ctx, `INSERT INTO conversations (id, tenant_id, lead_id, channel_id, assistant_id, thread_key, meta,
 created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, w.tenant, leadID, nullStr(channelID), assistantID, threadKey, meta.encode(), w.now, w.now); err != nil {
+		id, w.tenant, lead.ID, nullStr(channelID), assistantID, threadKey, encoded, w.now, w.now); err != nil {
 		return Conversation{}, mapErr("insert conversation", err)
 	}
 	w.unindexed = true // the indexer adds it to the search index (indexer.go)
@@ -363,7 +374,10 @@ created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	if err := indexNewConversation(ctx, w, id); err != nil {
 		return Conversation{}, err
 	}
-	return getConversation(ctx, w, id)
+	// The row is known in full (the columns not set are the schema's
+	// defaults): no read back.
+	return Conversation{ID: id, Lead: lead, LeadID: lead.ID, ChannelID: clonePtr(channelID), AssistantID: assistantID,
+		IsAIActive: true, Status: StatusActive, Meta: decodeMeta(encoded), CreatedAt: Time(w.now), UpdatedAt: Time(w.now)}, nil
 }
 
 // NewMessageData is the data of a new_message event.

@@ -7,13 +7,14 @@ package store
 // "no" before either commits. Each such decision is therefore taken under a
 // lock that serialises the transactions deciding about the same X:
 //
-//   - a lead created by a message (ensureLead) and a lead's active thread
-//     created by its first message (resolveConversation): a transaction-scoped
-//     advisory lock on the lead, resp. on the thread, then the lookup again.
-//     The lock is taken only after a lookup missed, so the usual case (the
-//     lead and its thread exist) pays nothing; the second of two racing
-//     writers waits for the first to commit and then finds its row, instead
-//     of failing on the unique index.
+//   - a lead's active thread created by its first message
+//     (resolveConversation): a transaction-scoped advisory lock on the
+//     thread, then the lookup again. The lock is taken only after a lookup
+//     missed, so the usual case (the thread exists) pays nothing; the second
+//     of two racing writers waits for the first to commit and then finds its
+//     row, instead of failing on the unique index. (A lead needs no lock:
+//     its insert is ON CONFLICT DO NOTHING, which waits for the racing
+//     insert's commit, and ensureLead then looks again.)
 //   - the outbox's head flag and row order per order key (enqueue, promote,
 //     requeue, failWebhook): an advisory lock on (tenant, order key), taken
 //     before the statement that looks at the key's pending rows. Held to
@@ -43,7 +44,6 @@ import (
 
 // Lock namespaces: the first part of an advisory lock's key.
 const (
-	lockLead   = "lead"
 	lockThread = "thread"
 	lockOutbox = "outbox"
 )
