@@ -258,10 +258,16 @@ func pgTrigramIndexes(ctx context.Context, tx *sql.Tx, o pgMigrateOptions, m *pg
 	if err != nil || trgm == "" {
 		return err
 	}
+	// A GIN index adds new entries to a pending list and merges it into
+	// the index when it outgrows gin_pending_list_limit: the default, 4 MB,
+	// made an unlucky write now and then wait ~100 ms for the merge (the
+	// send benchmark's p99). Without the list (fastupdate = off) each
+	// message paid 0.2 ms for its ~100 trigram entries; a 256 kB list costs
+	// 0.06 ms a row here and merges in a few milliseconds.
 	ops := pgIdent(trgm) + ".gin_trgm_ops"
 	for _, q := range []string{
-		`CREATE INDEX messages_search ON messages USING gin (search_text ` + ops + `) WITH (fastupdate = off)`,
-		`CREATE INDEX conversation_search_trgm ON conversation_search USING gin (ident ` + ops + `, meta ` + ops + `) WITH (fastupdate = off)`,
+		`CREATE INDEX messages_search ON messages USING gin (search_text ` + ops + `) WITH (gin_pending_list_limit = 256)`,
+		`CREATE INDEX conversation_search_trgm ON conversation_search USING gin (ident ` + ops + `, meta ` + ops + `) WITH (gin_pending_list_limit = 256)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("trigram index: %w", err)
