@@ -159,12 +159,13 @@ func likePattern(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
-// leadSearch is the lead list's search term. SQLite's LIKE ignores ASCII
-// case; PostgreSQL's ignores none, so there both sides are folded
-// (parley_fold: case and accents) as they are read: leads have no search
-// index, and a tenant's leads are scanned on either engine.
+// leadSearch is the lead list's search term: on both engines the columns
+// are folded (parley_fold: case and accents) as they are read, since leads
+// have no search index and a tenant's leads are scanned on either engine;
+// the pattern is folded by PostgreSQL while planning, by Go on SQLite
+// (sqlitePattern).
 var leadSearch = [...]string{
-	engineSQLite: ` AND (name LIKE (? || '') ESCAPE '\' OR email LIKE (? || '') ESCAPE '\' OR phone LIKE (? || '') ESCAPE '\')`,
+	engineSQLite: ` AND (` + sqliteLike("name") + ` OR ` + sqliteLike("email") + ` OR ` + sqliteLike("phone") + `)`,
 	enginePostgres: ` AND (parley_fold(name)` + pgLike + ` OR parley_fold(email)` + pgLike +
 		` OR parley_fold(phone)` + pgLike + `)`,
 }
@@ -176,7 +177,7 @@ func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, 
 	args := []any{t.id}
 	if search != "" {
 		where += leadSearch[t.s.eng]
-		pat := likePattern(search)
+		pat := sqlitePattern(search)
 		if t.s.eng == enginePostgres {
 			pat = likePattern(pgText(search))
 		}

@@ -72,7 +72,8 @@ func TestSearchIgnoresCaseAndAccents(t *testing.T) {
 		store.ConversationQuery{Meta: "açai"})
 	expect(none, store.ConversationQuery{Search: "José da"}, store.ConversationQuery{Meta: "paulo"})
 
-	// Leads are searched in name, email and phone, ASCII case ignored.
+	// Leads are searched in name, email and phone, case and accents ignored
+	// (more in TestSearchFoldsShortSearches).
 	leads, total, err := ten.ListLeads(ctx, "NABUCO", store.Page{Limit: 10})
 	if err != nil || total != 1 || len(leads) != 1 || leads[0].ID != "lead-jose" {
 		t.Errorf("leads NABUCO: %v (total %d), %v", leads, total, err)
