@@ -175,6 +175,24 @@ func TestAgentSearchPaths(t *testing.T) {
 	if got := search(store.ConversationQuery{Search: "Zo", Meta: "plain"}); len(got) != 0 {
 		t.Errorf("search and meta on different conversations found %v", got)
 	}
+	// An assistant's name finds its conversations, and only theirs
+	// (PostgreSQL looks the names up before the conversations).
+	agent, err := ten.CreateAssistant(ctx, store.AssistantInput{Name: agentPtr("Bärbel Beispiel")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentConv, err := ten.CreateConversation(ctx, agent.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Bärbel", "barbel beis", "BEISPIEL"} {
+		if got := search(store.ConversationQuery{Search: s}); !slices.Equal(got, []string{agentConv.ID}) {
+			t.Errorf("search %q found %v, want the assistant's conversation %s", s, got, agentConv.ID)
+		}
+	}
+	if got := search(store.ConversationQuery{Search: "Bärbel", Meta: "plain"}); len(got) != 0 {
+		t.Errorf("assistant name and another conversation's meta found %v", got)
+	}
 	if err := ten.DeleteLead(ctx, "lead-z"); err != nil {
 		t.Fatal(err)
 	}
