@@ -142,17 +142,7 @@ func laneOf(about string) uint32 {
 // transaction some write spoiled) runs each write again alone. When the
 // database is unreachable, all fail at once.
 func (s *Store) pgRunGroup(tenant string, batch []*writeReq) {
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		if s.writeWait != nil {
-			s.writeWait(time.Since(r.queued))
-		}
-		live = append(live, r)
-	}
+	live := s.live(batch)
 	for dropped := 0; len(live) > 0; dropped++ {
 		failed, err := s.pgCommit(tenant, live)
 		if err == nil {

@@ -140,17 +140,7 @@ func (s *Store) gather(batch *[]*writeReq) {
 // roll back the whole shared transaction, and a write that started finishes
 // in moments.
 func (s *Store) runGroup(batch []*writeReq) {
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		if s.writeWait != nil {
-			s.writeWait(time.Since(r.queued))
-		}
-		live = append(live, r)
-	}
+	live := s.live(batch)
 	if len(live) == 0 {
 		return
 	}
@@ -169,6 +159,23 @@ func (s *Store) runGroup(batch []*writeReq) {
 	default:
 		s.finish(live, err)
 	}
+}
+
+// live answers the queued writes whose callers gave up and returns the
+// others, telling writeWait how long each waited.
+func (s *Store) live(batch []*writeReq) []*writeReq {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		if s.writeWait != nil {
+			s.writeWait(time.Since(r.queued))
+		}
+		live = append(live, r)
+	}
+	return live
 }
 
 // committed hands a committed group on to be answered: at once when commits
