@@ -118,6 +118,13 @@ func TestAIQueueFairBetweenTenants(t *testing.T) {
 	const cap = 3
 	e, f, q := queueEnv(t, cap, 0)
 	tenB, keyB := storetest.Tenant(t, e.store, "beta")
+	// The provider holds the first calls until all of A's burst waits in
+	// line: how fast the 30 first messages are stored (it differs between
+	// the databases) must not decide whether the line ever fills.
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.gate = gate
+	f.mu.Unlock()
 	ctxA, leaveA := context.WithCancel(context.Background())
 	defer leaveA()
 	var wg sync.WaitGroup
@@ -130,7 +137,24 @@ func TestAIQueueFairBetweenTenants(t *testing.T) {
 	}
 	waitDepth(t, q, 30-cap)
 	start := time.Now()
-	r, err := post(context.Background(), e, keyB, "/ai/process", syncTurn(tenB.ID(), "b-1", "B's only turn"))
+	answered := make(chan response, 1)
+	failed := make(chan error, 1)
+	go func() {
+		r, err := post(context.Background(), e, keyB, "/ai/process", syncTurn(tenB.ID(), "b-1", "B's only turn"))
+		if err != nil {
+			failed <- err
+			return
+		}
+		answered <- r
+	}()
+	waitDepth(t, q, 30-cap+1) // B waits behind A's 27
+	close(gate)
+	var r response
+	var err error
+	select {
+	case r = <-answered:
+	case err = <-failed:
+	}
 	tookB := time.Since(start)
 	if err != nil || r.Status != http.StatusOK || !strings.Contains(string(r.Body), "answer to B's only turn") {
 		t.Fatalf("B's turn: %v %d %s", err, r.Status, r.Body)
