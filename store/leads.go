@@ -177,9 +177,9 @@ func (t *Tenant) ListLeads(ctx context.Context, search string, p Page) ([]Lead, 
 	args := []any{t.id}
 	if search != "" {
 		where += leadSearch[t.s.eng]
-		pat := sqlitePattern(search)
-		if t.s.eng == enginePostgres {
-			pat = likePattern(pgText(search))
+		pat := likePattern(pgText(search)) // PostgreSQL folds it while planning
+		if t.s.eng == engineSQLite {
+			pat = sqlitePattern(search)
 		}
 		args = t.s.planned(append(args, pat, pat, pat))
 	}

@@ -62,7 +62,7 @@ func (s *Store) pgWrite(ctx context.Context, tenant, about string, fn func(*wtx)
 	return <-req.done
 }
 
-// closeGroups refuses new writes and waits for the queued ones to finish.
+// close refuses new writes and waits for the queued ones to finish.
 func (g *pgGroups) close() {
 	g.mu.Lock()
 	g.closed = true
